@@ -1,0 +1,237 @@
+"""The one-way build: `solutions/NN_slug.md` → student notebook, nbgrader source, book page.
+
+Authoring markup (terse, expanded here into nbgrader metadata, schema_version 3):
+- `:exercise: <id>` on a code cell: the learner writes it; `### BEGIN/END SOLUTION`
+  regions become `raise NotImplementedError()` stubs (as nbgrader's ClearSolutions does).
+- `:check: <id>` and `:points: N` on a code cell: a locked, graded test cell;
+  `### BEGIN/END HIDDEN TESTS` blocks in it exist only in the instructor's source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.md$")
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|\Z)", re.M | re.S)
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n", re.M)
+_JUPYTEXT_VERSION = re.compile(r"^    jupytext_version: .*\n", re.M)
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.M | re.S)
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+
+
+class BuildError(ValueError):
+    """A malformed source or an unknown chapter."""
+
+
+@dataclass(frozen=True)
+class Chapter:
+    number: int
+    slug: str  # e.g. "01_word2vec"
+    source: Path
+
+    @property
+    def student_path(self) -> Path:
+        return ROOT / "chapters" / f"{self.slug}.ipynb"
+
+    @property
+    def book_path(self) -> Path:
+        return ROOT / "book" / "chapters" / f"{self.slug}.md"
+
+    @property
+    def name(self) -> str:  # "word2vec": also the module name of its checks
+        return self.slug.split("_", 1)[1]
+
+
+def chapters(root: Path = ROOT) -> list[Chapter]:
+    found = []
+    for path in sorted((root / "solutions").glob("*.md")):
+        match = _NAME.match(path.name)
+        if match:
+            found.append(Chapter(int(match[1]), path.stem, path))
+    return found
+
+
+def find(key: str | int) -> Chapter:
+    """A chapter by number (1, "1", "01") or slug ("01_word2vec")."""
+    for ch in chapters():
+        if str(key) in (ch.slug, str(ch.number), f"{ch.number:02d}", ch.name):
+            return ch
+    known = ", ".join(ch.slug for ch in chapters()) or "none"
+    raise BuildError(f"no chapter {key!r}; chapters are: {known}")
+
+
+def _generated_note(ch: Chapter) -> str:
+    rel = ch.source.relative_to(ROOT) if ch.source.is_relative_to(ROOT) else ch.source
+    return f"<!-- generated from {rel.as_posix()} by `course release`: edit the source, not this file -->"
+
+
+def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
+    """The instructor's nbgrader source: solutions, hidden tests, nbgrader metadata."""
+    text = ch.source.read_text()
+    nb = jupytext.reads(text, fmt="md:myst")
+    seen: set[str] = set()
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata
+        exercise, check = meta.pop("exercise", None), meta.pop("check", None)
+        points = meta.pop("points", None)
+        cell.id = f"cell-{index:03d}"
+        if exercise is not None and check is not None:
+            raise BuildError(f"{ch.source.name}: cell {index} is both an exercise and a check")
+        if exercise is not None:
+            grade_id = f"exercise-{exercise}"
+            if cell.cell_type != "code" or "### BEGIN SOLUTION" not in cell.source:
+                raise BuildError(f"{ch.source.name}: exercise {exercise!r} needs a code cell with ### BEGIN SOLUTION")
+            meta["nbgrader"] = _nbgrader(grade_id, solution=True)
+        elif check is not None:
+            grade_id = f"check-{check}"
+            if not isinstance(points, int) or points <= 0:
+                raise BuildError(f"{ch.source.name}: check {check!r} needs ':points: N' with N > 0")
+            meta["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True, points=points)
+        else:
+            continue
+        if grade_id in seen:
+            raise BuildError(f"{ch.source.name}: {grade_id} appears twice")
+        seen.add(grade_id)
+        cell.id = grade_id
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["course"] = {
+        "chapter": ch.slug,
+        "generated_from": f"solutions/{ch.source.name}",
+        "source_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    return nb
+
+
+def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        meta["points"] = points
+    return meta
+
+
+def strip_hidden_tests(source: str) -> str:
+    return _HIDDEN.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
+
+
+def stub_solutions(source: str) -> str:
+    def stub(match: re.Match) -> str:
+        indent = match[1]
+        return "\n".join(indent + line for line in STUB.splitlines()) + match[2]
+
+    return _SOLUTION.sub(stub, source)
+
+
+def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
+    """What a learner gets: stubs for solutions, no hidden tests, no outputs."""
+    nb = source_notebook(ch)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = stub_solutions(strip_hidden_tests(cell.source))
+            cell.outputs, cell.execution_count = [], None
+    _mark_generated(nb, ch)
+    return nb
+
+
+def book_page(ch: Chapter) -> str:
+    """The chapter's book page: the full narrative with solutions behind a toggle, no hidden tests."""
+    nb = source_notebook(ch)
+    for cell in nb.cells:
+        grader = cell.metadata.pop("nbgrader", None)
+        if cell.cell_type == "code":
+            cell.source = _MARKER.sub("", strip_hidden_tests(cell.source))
+            if grader and grader["solution"]:
+                tags = cell.metadata.setdefault("tags", [])
+                if "hide-input" not in tags:
+                    tags.append("hide-input")
+    nb.metadata.pop("course", None)
+    nb.metadata.pop("language_info", None)
+    _mark_generated(nb, ch)
+    # the jupytext version in the header would make every upgrade look like a stale page
+    return _JUPYTEXT_VERSION.sub("", jupytext.writes(nb, fmt="md:myst"))
+
+
+def _mark_generated(nb: nbformat.NotebookNode, ch: Chapter) -> None:
+    note = _generated_note(ch)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = f"{note}\n{cell.source}"
+            return
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
+
+
+def _targets(ch: Chapter) -> dict[Path, str]:
+    return {
+        ch.student_path: nbformat.writes(student_notebook(ch)) + "\n",
+        ch.book_path: book_page(ch),
+    }
+
+
+def release(check: bool = False) -> int:
+    """Regenerate chapters/ and book/chapters/; with `check`, only report what is stale."""
+    wanted: dict[Path, str] = {}
+    for ch in chapters():
+        wanted.update(_targets(ch))
+    generated = set((ROOT / "chapters").glob("*.ipynb")) | set((ROOT / "book" / "chapters").glob("*.md"))
+    orphans = sorted(generated - set(wanted))
+    stale = [p for p, text in wanted.items() if not p.is_file() or p.read_text() != text]
+    if check:
+        for path in stale:
+            print(f"stale: {path.relative_to(ROOT)} (run `course release`)", file=sys.stderr)
+        for path in orphans:
+            print(f"orphan: {path.relative_to(ROOT)} has no source in solutions/", file=sys.stderr)
+        if not stale and not orphans:
+            print(f"up to date: {len(wanted)} generated files")
+        return 1 if stale or orphans else 0
+    for path in stale:
+        _keep_copy(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(wanted[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    for path in orphans:
+        _keep_copy(path)
+        path.unlink()
+        print(f"removed {path.relative_to(ROOT)} (its source is gone)")
+    print(f"release: {len(wanted)} generated files, {len(stale)} rewritten")
+    return 0
+
+
+def _learner_work(path: Path) -> bool:
+    """Does this generated notebook hold a learner's work (outputs, or a stub filled in)?"""
+    if path.suffix != ".ipynb":
+        return False
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # unreadable: keep it, someone may want it
+        return True
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.get("outputs") or cell.get("execution_count"):
+            return True
+        grader = cell.metadata.get("nbgrader", {})
+        if grader.get("solution") and "raise NotImplementedError()" not in cell.source:
+            return True
+    return False
+
+
+def _keep_copy(path: Path) -> None:
+    """Before a release replaces or removes a notebook a learner worked in, copy it aside."""
+    if path.is_file() and _learner_work(path):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = path.parent / ".backup" / f"{path.stem}-{stamp}{path.suffix}"
+        backup.parent.mkdir(exist_ok=True)
+        shutil.copy2(path, backup)
+        print(f"kept your work: {path.relative_to(ROOT)} → {backup.relative_to(ROOT)}")

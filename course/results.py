@@ -1,0 +1,37 @@
+"""Results files: each chapter's last cell records its headline metrics with the scale,
+hardware and wall time that produced them; the book's results page shows them."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from course import runtime, scale
+
+_STARTED = time.perf_counter()  # import time of the course package ≈ start of the notebook
+
+
+def record(chapter: str, metrics: dict, *, notes: str = "") -> dict:
+    """Return the record; also write `<COURSE_RESULTS_DIR>/<chapter>.<scale>.json` when set."""
+    rec = {
+        "chapter": chapter,
+        "scale": scale.current(),
+        "device": runtime.device().type,
+        "hardware": runtime.hardware(),
+        "torch": torch.__version__,
+        "wall_s": round(time.perf_counter() - _STARTED, 1),
+        "metrics": metrics,
+        "notes": notes,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    out = os.environ.get("COURSE_RESULTS_DIR")
+    if out:
+        path = Path(out) / f"{chapter}.{rec['scale']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec, indent=2, default=float) + "\n")
+    return rec
