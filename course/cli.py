@@ -1,0 +1,101 @@
+"""The `course` command line: release, check, grade, run, book, results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course import scale as scales
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one clear line instead of usage + traceback-like noise
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="course", description="Transfer Learning for NLP, built from scratch.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("release", help="regenerate chapters/ and book pages from solutions/")
+    r.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
+
+    c = sub.add_parser("check", help="run a chapter's visible checks on your notebook")
+    c.add_argument("chapter", help="chapter number, e.g. 1")
+    c.add_argument("--notebook", help="notebook to check (default chapters/NN_*.ipynb); any jupytext file")
+    c.add_argument("--timeout", type=_positive, default=300, help="seconds before the checks are stopped")
+
+    g = sub.add_parser("grade", help="autograde a folder of submissions with nbgrader")
+    g.add_argument("submissions", type=Path, help="folder with one sub-folder per student")
+    g.add_argument("--out", type=Path, required=True, help="where the gradebook and feedback go")
+    g.add_argument("--timeout", type=_positive, default=120, help="seconds per cell")
+    g.add_argument("--workers", type=_positive, default=None, help="students graded in parallel")
+
+    n = sub.add_parser("run", help="execute solution chapters and record results")
+    n.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
+    n.add_argument("--scale", choices=[*scales.SCALES, "auto"], default="auto")
+
+    b = sub.add_parser("book", help="build the book offline with warnings as errors")
+    b.add_argument("--no-strict", dest="strict", action="store_false", help="keep going on warnings")
+
+    sub.add_parser("results", help="print the recorded results table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("course: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:  # our errors (BuildError, DataError, LoadError...) are ValueErrors
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    if args.command == "release":
+        from course import build
+
+        return build.release(check=args.check)
+    if args.command == "check":
+        from course import checker
+
+        return checker.check(args.chapter, args.notebook, timeout=args.timeout)
+    if args.command == "grade":
+        from autograder import grade
+
+        return grade.grade(args.submissions, args.out, timeout=args.timeout, workers=args.workers)
+    if args.command == "run":
+        from course import runner
+
+        scale = scales.current() if args.scale == "auto" else args.scale  # auto honours COURSE_SCALE
+        return runner.run(args.chapters, scale)
+    if args.command == "book":
+        from course import book
+
+        html = book.build(strict=args.strict)
+        print(f"book: {html / 'index.html'}")
+        return 0
+    if args.command == "results":
+        from course import runner
+
+        runner.print_results()
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
