@@ -10,6 +10,7 @@ Authoring markup (terse, expanded here into nbgrader metadata, schema_version 3)
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -20,10 +21,11 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-ROOT = Path(__file__).resolve().parents[1]
+# COURSE_ROOT lets tests (and the checker subprocess they start) point at a scratch course.
+ROOT = Path(os.environ.get("COURSE_ROOT") or Path(__file__).resolve().parents[1])
 _NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.md$")
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|\Z)", re.M | re.S)
-_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*\n", re.M)
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|\Z)", re.M)
 _JUPYTEXT_VERSION = re.compile(r"^    jupytext_version: .*\n", re.M)
 _HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.M | re.S)
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -52,9 +54,9 @@ class Chapter:
         return self.slug.split("_", 1)[1]
 
 
-def chapters(root: Path = ROOT) -> list[Chapter]:
+def chapters() -> list[Chapter]:
     found = []
-    for path in sorted((root / "solutions").glob("*.md")):
+    for path in sorted((ROOT / "solutions").glob("*.md")):
         match = _NAME.match(path.name)
         if match:
             found.append(Chapter(int(match[1]), path.stem, path))
