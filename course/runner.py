@@ -21,13 +21,20 @@ from tqdm.auto import tqdm
 
 from course import build
 
-EXECUTED = build.ROOT / "build" / "executed"
-RESULTS = build.ROOT / "results"
+
+def executed_dir() -> Path:
+    return build.ROOT / "build" / "executed"
 
 
-def execute(ch: build.Chapter, scale: str, *, out_dir: Path = EXECUTED, results_dir: Path = RESULTS,
+def default_results_dir() -> Path:
+    return build.ROOT / "results"
+
+
+def execute(ch: build.Chapter, scale: str, *, out_dir: Path | None = None, results_dir: Path | None = None,
             timeout: int | None = None) -> tuple[Path, float]:
     """Run one chapter; return (executed notebook path, wall seconds). Raises CellExecutionError."""
+    out_dir = out_dir or executed_dir()
+    results_dir = results_dir or default_results_dir()
     nb = jupytext.reads(build.book_page(ch), fmt="md:myst")
     nb.metadata["course"] = {"chapter": ch.slug, "scale": scale,
                              "source_sha256": build.source_notebook(ch).metadata["course"]["source_sha256"]}
@@ -54,24 +61,25 @@ def execute(ch: build.Chapter, scale: str, *, out_dir: Path = EXECUTED, results_
     return path, wall
 
 
-def run(keys: list[str], scale: str, *, results_dir: Path = RESULTS) -> int:
+def run(keys: list[str], scale: str, *, results: Path | None = None) -> int:
+    results = results or default_results_dir()
     chosen = [build.find(k) for k in keys] if keys else build.chapters()
     failed = []
     walls = {}
     for ch in chosen:
         try:
-            path, walls[ch.slug] = execute(ch, scale, results_dir=results_dir)
+            path, walls[ch.slug] = execute(ch, scale, results_dir=results)
             print(f"{ch.slug}: executed at {scale} in {walls[ch.slug]:.0f} s → {path.relative_to(build.ROOT)}")
         except CellExecutionError as err:
             failed.append(ch.slug)
             last = str(err).strip().splitlines()[-1] if str(err).strip() else "cell failed"
             print(f"{ch.slug}: FAILED at {scale}: {last} (see build/executed/{ch.slug}.ipynb)", file=sys.stderr)
-    print_results(results_dir, [ch.slug for ch in chosen], scale, walls)
+    print_results(results, [ch.slug for ch in chosen], scale, walls)
     return 1 if failed else 0
 
 
-def load_results(results_dir: Path = RESULTS) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*.json"))]
+def load_results(folder: Path | None = None) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(folder or default_results_dir()).glob("*.json"))]
 
 
 def _fmt(value) -> str:
@@ -80,9 +88,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def print_results(results_dir: Path = RESULTS, slugs: list[str] | None = None, scale: str | None = None,
+def print_results(folder: Path | None = None, slugs: list[str] | None = None, scale: str | None = None,
                   walls: dict[str, float] | None = None) -> None:
-    rows = [r for r in load_results(results_dir)
+    rows = [r for r in load_results(folder)
             if (slugs is None or r["chapter"] in slugs) and (scale is None or r["scale"] == scale)]
     if not rows:
         print("results: none recorded yet")

@@ -1,0 +1,114 @@
+"""Every chapter, generically: the solution passes its graded cells, the released stubs fail
+them, every mutant (a plausible wrong implementation, tests/mutants/<name>.py) is rejected
+by the visible checks, every hidden-test block rejects at least one mutant, and the
+solution notebook executes top to bottom at `tiny`."""
+
+import importlib
+import json
+import re
+
+import pytest
+
+from course import build, loader, runner
+
+CHAPTERS = build.chapters()
+IDS = [ch.slug for ch in CHAPTERS]
+_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def _mutants(ch):
+    return importlib.import_module(f"tests.mutants.{ch.name}").MUTANTS
+
+
+def _run(source: str, namespace: dict) -> None:
+    exec(compile(source, "<test cell>", "exec"), dict(namespace))
+
+
+@pytest.fixture(scope="module", params=CHAPTERS, ids=IDS)
+def chapter(request):
+    ch = request.param
+    solution = loader.load_definitions(ch.source)
+    assert not solution["__load_errors__"], solution["__load_errors__"]
+    return {
+        "ch": ch,
+        "solution": solution,
+        "graded": loader.test_cells(build.source_notebook(ch)),  # visible + hidden
+        "visible": loader.test_cells(build.student_notebook(ch)),
+        "stubs": loader.load_definitions(build.student_notebook(ch)),
+    }
+
+
+def test_solution_passes_every_graded_cell(chapter):
+    for exercise, source in chapter["graded"].items():
+        _run(source, chapter["solution"])
+
+
+def test_stubs_fail_every_graded_cell(chapter):
+    for exercise, source in chapter["visible"].items():
+        with pytest.raises((AssertionError, NotImplementedError)):
+            _run(source, chapter["stubs"])
+        assert "### BEGIN SOLUTION" not in source
+
+
+def test_every_exercise_has_two_mutants_and_hidden_tests(chapter):
+    by_exercise = {}
+    for m in _mutants(chapter["ch"]):
+        by_exercise.setdefault(m.exercise, []).append(m.name)
+    for exercise, source in chapter["graded"].items():
+        assert len(by_exercise.get(exercise, [])) >= 2, f"{exercise}: fewer than two mutants"
+        assert _HIDDEN.search(source), f"{exercise}: no hidden tests"
+    assert set(by_exercise) <= set(chapter["graded"]), "mutants for an exercise that does not exist"
+
+
+def _mutant_cases():
+    for ch in CHAPTERS:
+        for m in _mutants(ch):
+            yield pytest.param(ch, m, id=f"{ch.slug}:{m.exercise}:{m.name}")
+
+
+@pytest.mark.parametrize("ch,mutant", list(_mutant_cases()))
+def test_visible_check_rejects_mutant(ch, mutant):
+    namespace = dict(loader.load_definitions(ch.source))
+    exec(mutant.source, namespace)
+    visible = loader.test_cells(build.student_notebook(ch))[mutant.exercise]
+    with pytest.raises(AssertionError) as err:
+        _run(visible, namespace)
+    assert str(err.value).strip(), "a mutant was rejected without a message to learn from"
+
+
+def test_hidden_tests_each_reject_a_mutant(chapter, monkeypatch):
+    """Run only the hidden assertions (the visible checks made no-ops): each block must catch a mutant."""
+    ch = chapter["ch"]
+    checks = importlib.import_module(f"autograder.checks.{ch.name}")
+    for name in dir(checks):
+        if name.startswith("check_"):
+            monkeypatch.setattr(checks, name, lambda *args, **kwargs: None)
+    for exercise, source in chapter["graded"].items():
+        caught = []
+        for m in _mutants(ch):
+            if m.exercise != exercise:
+                continue
+            namespace = dict(chapter["solution"])
+            exec(m.source, namespace)
+            try:
+                _run(source, namespace)
+            except AssertionError:
+                caught.append(m.name)
+        assert caught, f"{exercise}: the hidden tests reject none of the mutants"
+
+
+@pytest.mark.parametrize("ch", CHAPTERS, ids=IDS)
+def test_solution_notebook_executes_at_tiny(ch, tmp_path):
+    path, wall = runner.execute(ch, "tiny", out_dir=tmp_path, results_dir=tmp_path)
+    record = json.loads((tmp_path / f"{ch.slug}.tiny.json").read_text())
+    assert record["scale"] == "tiny" and record["metrics"], record
+    assert wall < 120, f"{ch.slug} took {wall:.0f} s at tiny; the tiny preset must stay fast"
+
+
+def test_runner_records_results_and_outputs(demo_course, tmp_path, capsys):
+    assert runner.run(["1"], "tiny", results=tmp_path) == 0
+    record = json.loads((tmp_path / "01_demo.tiny.json").read_text())
+    assert record["metrics"] == {"answer": 42} and record["hardware"]
+    executed = (demo_course / "build" / "executed" / "01_demo.ipynb").read_text()
+    assert '"output_type"' not in executed or "Traceback" not in executed
+    assert "answer=42" in capsys.readouterr().out
