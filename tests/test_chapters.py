@@ -39,15 +39,17 @@ def chapter(request):
 
 
 def test_solution_passes_every_graded_cell(chapter):
-    for exercise, source in chapter["graded"].items():
+    for source in chapter["graded"].values():
         _run(source, chapter["solution"])
 
 
 def test_stubs_fail_every_graded_cell(chapter):
     for exercise, source in chapter["visible"].items():
-        with pytest.raises((AssertionError, NotImplementedError)):
+        try:
             _run(source, chapter["stubs"])
-        assert "### BEGIN SOLUTION" not in source
+        except (AssertionError, NotImplementedError):
+            continue
+        raise AssertionError(f"{exercise}: the released stub passes its graded cell")
 
 
 def test_every_exercise_has_two_mutants_and_hidden_tests(chapter):
