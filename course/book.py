@@ -103,6 +103,10 @@ def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) ->
 
     docs = _toc_files(staging / "_toc.yml")
     chapters = [d for d in docs if d.startswith("chapters/")]
+    for page in sorted((staging / "chapters").glob("*.md")) + sorted((staging / "chapters").glob("*.ipynb")):
+        if f"chapters/{page.stem}" not in chapters:  # only_build_toc_files would drop it silently
+            raise BookBuildError(f"{_rel(src / 'chapters' / page.name)} is not in {_rel(src / '_toc.yml')}: "
+                                 "add it under the Chapters caption", log)
     for doc in docs:
         if doc == "results" or doc in chapters:
             continue

@@ -221,6 +221,13 @@ def test_warning_fails_the_build_with_one_line(tmp_path):
     assert "\n" not in message and "no_such_page" in message and "book.log" in message
 
 
+def test_chapter_page_missing_from_toc_is_an_error(tmp_path):
+    src = _book_copy(tmp_path)
+    (src / "chapters" / "02_extra.md").write_text(FAKE_PAGE)
+    with pytest.raises(book.BookBuildError, match="02_extra.md is not in"):
+        _build(tmp_path, src, tmp_path / "no-results")
+
+
 @pytest.mark.skipif(not shutil.which("chromium"), reason="headless chromium is not installed")
 def test_maths_typeset_in_headless_chromium(built):
     """MathJax really runs from the local copy: DNS is blocked, the DOM has typeset maths."""
