@@ -1,0 +1,242 @@
+"""Teaching assertions shared by every chapter's visible checks.
+
+Each helper raises `AssertionError` with a message in the style of CS224N's sanity
+checks: where it went wrong, what was expected, what was got, and the likely bug::
+
+    build_vocab: counts for 'the'
+      expected: 3
+      got:      2
+      likely bug: ...
+
+The checks run inside the learner's kernel, so this module imports only `torch`
+and the standard library. It never prints and passes, and never swallows errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import torch
+
+__all__ = [
+    "call",
+    "dense_grad",
+    "expect_close",
+    "expect_dtype",
+    "expect_equal",
+    "expect_finite",
+    "expect_shape",
+    "expect_tensor",
+    "expect_true",
+    "fail",
+    "show",
+]
+
+_MAX_ITEMS = 8
+
+
+def show(value: Any) -> str:
+    """A short, readable rendering of a value for a feedback message."""
+    if isinstance(value, torch.Tensor):
+        head = f"tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
+        if value.is_sparse:
+            return head + " (sparse)"
+        if value.numel() == 0:
+            return head + " (empty)"
+        if value.numel() == 1:
+            return f"{value.item()!r} ({head})"
+        flat = value.detach().reshape(-1)
+        items = ", ".join(_num(v) for v in flat[:_MAX_ITEMS].tolist())
+        more = ", ..." if flat.numel() > _MAX_ITEMS else ""
+        return f"{head}: [{items}{more}]"
+    if isinstance(value, torch.Size):
+        return str(tuple(value))
+    if isinstance(value, (list, tuple)) and len(value) > _MAX_ITEMS:
+        items = ", ".join(repr(v) for v in value[:_MAX_ITEMS])
+        close = "]" if isinstance(value, list) else ")"
+        return f"{'[' if isinstance(value, list) else '('}{items}, ... ({len(value)} items){close}"
+    if isinstance(value, float):
+        return _num(value)
+    return repr(value)
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
+def fail(where: str, expected: Any, got: Any, hint: str | None = None) -> NoReturn:
+    """Raise the teaching `AssertionError`: where, expected, got, and the likely bug.
+
+    `expected` and `got` are rendered with `show` unless they are already strings.
+    """
+    lines = [where]
+    if expected is not None or got is not None:
+        lines.append(f"  expected: {expected if isinstance(expected, str) else show(expected)}")
+        lines.append(f"  got:      {got if isinstance(got, str) else show(got)}")
+    if hint:
+        lines.append(f"  likely bug: {hint}")
+    raise AssertionError("\n".join(lines))
+
+
+def expect_true(
+    cond: bool,
+    where: str,
+    hint: str | None = None,
+    *,
+    expected: Any = None,
+    got: Any = None,
+) -> None:
+    """Fail with `where`, optional expected/got and `hint` unless `cond` holds."""
+    if not cond:
+        fail(where, expected, got, hint)
+
+
+def expect_tensor(value: Any, where: str, hint: str | None = None) -> torch.Tensor:
+    """`value` must be a torch.Tensor; returns it."""
+    if not isinstance(value, torch.Tensor):
+        fail(where, "a torch.Tensor", f"{type(value).__name__}: {show(value)}",
+             hint or "return a torch tensor (e.g. build it with torch.tensor), not a Python "
+             "list or NumPy array")
+    return value
+
+
+def expect_shape(value: Any, shape: Sequence[int | None], where: str,
+                 hint: str | None = None) -> torch.Tensor:
+    """`value` is a tensor of `shape` (None in `shape` matches any size); returns it."""
+    tensor = expect_tensor(value, where, hint)
+    got = tuple(tensor.shape)
+    want = tuple(shape)
+    ok = len(got) == len(want) and all(w is None or g == w for g, w in zip(got, want))
+    if not ok:
+        pretty = "(" + ", ".join("any" if w is None else str(w) for w in want)
+        pretty += ",)" if len(want) == 1 else ")"
+        fail(f"{where}: shape", pretty, str(got), hint)
+    return tensor
+
+
+def expect_dtype(value: Any, dtype: torch.dtype | Sequence[torch.dtype], where: str,
+                 hint: str | None = None) -> torch.Tensor:
+    """`value` is a tensor whose dtype is `dtype` (or one of them); returns it."""
+    tensor = expect_tensor(value, where, hint)
+    allowed = (dtype,) if isinstance(dtype, torch.dtype) else tuple(dtype)
+    if tensor.dtype not in allowed:
+        want = " or ".join(str(d) for d in allowed)
+        fail(f"{where}: dtype", want, str(tensor.dtype), hint)
+    return tensor
+
+
+def expect_equal(got: Any, expected: Any, where: str, hint: str | None = None) -> None:
+    """Exact equality; tensors are compared element-wise (shape included)."""
+    if isinstance(expected, torch.Tensor) or isinstance(got, torch.Tensor):
+        ok = (
+            isinstance(got, torch.Tensor)
+            and isinstance(expected, torch.Tensor)
+            and got.shape == expected.shape
+            and bool(torch.equal(got.detach().cpu().to(expected.dtype), expected.cpu()))
+        )
+    else:
+        ok = got == expected
+    if not ok:
+        fail(where, expected, got, hint)
+
+
+def expect_finite(value: Any, where: str, hint: str | None = None) -> torch.Tensor:
+    """Every entry of the tensor is finite (no inf, no nan); returns it."""
+    tensor = expect_tensor(value, where, hint)
+    finite = torch.isfinite(tensor.detach())
+    if not bool(finite.all()):
+        bad = (~finite).nonzero()
+        first = tuple(bad[0].tolist())
+        value_at = tensor.detach()[first].item() if first else tensor.detach().item()
+        fail(f"{where}: not finite", "finite values (no inf, no nan)",
+             f"{value_at} at index {first} ({len(bad)} of {tensor.numel()} entries not finite)",
+             hint)
+    return tensor
+
+
+def expect_close(got: Any, expected: Any, where: str, hint: str | None = None, *,
+                 atol: float = 1e-6, rtol: float = 1e-5) -> torch.Tensor:
+    """`got` equals `expected` within atol + rtol*|expected|; reports the max abs diff.
+
+    `expected` may be a tensor or a number; `got` must be a tensor of its shape.
+    """
+    if not isinstance(expected, torch.Tensor):
+        expected = torch.tensor(expected, dtype=torch.float64)
+    tensor = expect_tensor(got, where, hint)
+    if tuple(tensor.shape) != tuple(expected.shape):
+        fail(f"{where}: shape", str(tuple(expected.shape)), str(tuple(tensor.shape)), hint)
+    a = tensor.detach().cpu().to(torch.float64)
+    b = expected.detach().cpu().to(torch.float64)
+    if a.is_sparse:
+        a = a.to_dense()
+    nan_a, nan_b = torch.isnan(a), torch.isnan(b)
+    if not bool(torch.equal(nan_a, nan_b)):
+        fail(where, b if b.numel() > 1 else b.item(), a if a.numel() > 1 else a.item(), hint)
+    ok = torch.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
+    if bool(ok.all()):
+        return tensor
+    diff = (a - b).abs().nan_to_num(nan=0.0, posinf=math.inf)
+    index = tuple(torch.nonzero(~ok)[0].tolist())
+    if a.numel() == 1:
+        fail(where, b.item(), a.item(), hint)
+    at = f" at index {index}" if index else ""
+    fail(
+        f"{where} (max abs diff {diff.max().item():.3g}; first mismatch{at}: "
+        f"expected {b[index].item():.6g}, got {a[index].item():.6g})",
+        b, a, hint,
+    )
+
+
+def dense_grad(param: torch.Tensor) -> torch.Tensor:
+    """The gradient of `param` as a dense tensor (zeros if it has none); sparse-safe."""
+    grad = param.grad
+    if grad is None:
+        return torch.zeros_like(param, dtype=param.dtype).detach()
+    if grad.is_sparse:
+        grad = grad.coalesce().to_dense()
+    return grad.detach()
+
+
+def call(fn: Callable[..., Any], *args: Any, where: str, hint: str | None = None,
+         **kwargs: Any) -> Any:
+    """Call learner code, turning its exceptions into teaching `AssertionError`s.
+
+    `NotImplementedError` (the stub) becomes "<where>: not implemented yet"; any other
+    exception becomes "<where>: raised TypeError: ..." (plus `hint` as the likely bug)
+    chained to the original, so the traceback still points at the learner's line.
+    Other keyword arguments go to `fn`.
+    """
+    if not callable(fn):
+        fail(where, "a function or class", f"{type(fn).__name__}: {show(fn)}",
+             "pass the function (or class) itself, not the result of calling it")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        inner = _innermost_function(err)
+        raised_in = f" (raised in `{inner}`)" if inner and inner not in where else ""
+        raise AssertionError(
+            f"{where}: not implemented yet{raised_in}\n"
+            "  the stub still raises NotImplementedError: replace `raise NotImplementedError()` "
+            "with your code and run the cell again"
+        ) from None
+    except AssertionError as err:
+        raise AssertionError(f"{where}: an assertion in your code failed: {err}"
+                             + (f"\n  likely bug: {hint}" if hint else "")) from err
+    except Exception as err:  # learner code may raise anything; report it, naming where
+        raise AssertionError(f"{where}: raised {type(err).__name__}: {err}"
+                             + (f"\n  likely bug: {hint}" if hint else "")) from err
+
+
+def _innermost_function(err: BaseException) -> str | None:
+    """Name of the function in which `err` was raised (the last traceback frame)."""
+    tb = err.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code = tb.tb_frame.f_code
+    return getattr(code, "co_qualname", code.co_name)

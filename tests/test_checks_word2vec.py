@@ -1,0 +1,260 @@
+"""The Chapter 1 visible checks: pass on the solution, reject every mutant, teach.
+
+For each exercise: the check passes on the solution's definitions; every mutant in
+`tests/mutants/word2vec.py` is rejected with an AssertionError naming the function;
+a stub (raise NotImplementedError) is reported as "not implemented".
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.checks import _common
+from autograder.checks import word2vec as checks
+from tests.mutants import apply
+from tests.mutants.word2vec import MUTANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = Path(os.environ.get("W2V_DEV", ROOT / "solutions" / "01_word2vec.md"))  # DEV
+
+# exercise id -> (check, names of the learner objects it takes, names its messages use)
+CHECKS = {
+    "vocab": (checks.check_build_vocab, ["build_vocab"], "build_vocab"),
+    "subsample": (checks.check_keep_probability, ["keep_probability"], "keep_probability"),
+    "pairs": (checks.check_skipgram_pairs, ["skipgram_pairs"], "skipgram_pairs"),
+    "noise": (checks.check_noise, ["noise_distribution", "sample_negatives"],
+              "noise_distribution|sample_negatives"),
+    "loss": (checks.check_sgns_loss, ["sgns_loss"], "sgns_loss"),
+    "model": (checks.check_skipgram_model, ["SkipGram"], "SkipGram"),
+    "similar": (checks.check_similarity, ["nearest_neighbours", "analogy"],
+                "nearest_neighbours|analogy"),
+    "classifier": (checks.check_bag_of_embeddings, ["BagOfEmbeddings"], "BagOfEmbeddings"),
+}
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    from course.loader import load_definitions
+
+    namespace = load_definitions(SOLUTION)
+    assert not namespace["__load_errors__"], namespace["__load_errors__"]
+    return namespace
+
+
+def _run(exercise: str, namespace: dict) -> None:
+    check, names, _ = CHECKS[exercise]
+    check(*[namespace[n] for n in names])
+
+
+def test_every_exercise_has_a_check_and_mutants():
+    have = {m.exercise for m in MUTANTS}
+    assert have == set(CHECKS)
+    for exercise in CHECKS:
+        assert sum(m.exercise == exercise for m in MUTANTS) >= 3, exercise
+    ids = [m.id for m in MUTANTS]
+    assert len(ids) == len(set(ids)), "mutant names repeat"
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_check_passes_on_solution(solution, exercise):
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        state = torch.get_rng_state()
+        _run(exercise, solution)
+        assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
+    assert time.perf_counter() - start < 3.0  # < 1 s on an idle core; slack for shared CI
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_check_is_deterministic(solution, exercise):
+    for _ in range(2):  # the same outcome from any global RNG state
+        torch.manual_seed(torch.randint(0, 10_000, ()).item())
+        _run(exercise, solution)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
+def test_mutant_is_rejected(solution, mutant):
+    namespace = apply(mutant, solution)
+    _, _, names = CHECKS[mutant.exercise]
+    with pytest.raises(AssertionError, match=rf"^({names})") as info:
+        _run(mutant.exercise, namespace)
+    message = str(info.value)
+    # what was expected and got, and the likely bug; or the learner's own exception
+    assert ("\n" in message and "likely bug:" in message) or ": raised " in message, message
+
+
+# A few mutants whose message must point at THE bug (not merely fail somewhere).
+DIAGNOSES = {
+    "vocab/gt_min_count": "min_count",
+    "vocab/counts_sentences": "occurrences",
+    "vocab/most_common_ties": "alphabetical",
+    "vocab/two_passes": "generator",
+    "vocab/float_when_empty": "dtype=torch.long",
+    "subsample/discard_as_keep": "DISCARD",
+    "subsample/no_clip": "clip",
+    "subsample/raw_counts": "frequency",
+    "pairs/one_sided": "right-hand",
+    "pairs/self_pairs": "itself",
+    "pairs/fixed_window": "dynamic window",
+    "pairs/b_from_zero": "exclusive",
+    "pairs/b_below_window": "exclusive",
+    "pairs/flipped_pairs": "CENTER",
+    "pairs/ignores_generator": "generator",
+    "pairs/positions_not_ids": "positions",
+    "noise/no_power": "power",
+    "noise/not_renormalised": "renormalised",
+    "noise/uniform_sampling": "not uniformly",
+    "noise/rows_without_replacement": "WITH replacement",
+    "noise/multinomial_default": "without replacement",
+    "loss/log_of_sigmoid": "logsigmoid",
+    "loss/one_minus_sigmoid": "logsigmoid",
+    "loss/epsilon_in_log": "epsilon",
+    "loss/negative_sign": "sign error",
+    "loss/mean_over_k": "averaged over K",
+    "loss/sum_over_batch": "mean over the B rows",
+    "loss/missing_unsqueeze": "must match",
+    "model/shared_table": "TWO tables",
+    "model/context_in_embed": "context is looked up in in_embed",
+    "model/negatives_in_embed": "negatives are looked up in in_embed",
+    "model/negatives_unused": "negatives are not used",
+    "model/default_init": "N(0, 1)",
+    "model/both_uniform": "zero",
+    "model/sparse_ignored": "sparse",
+    "model/vectors_out_embed": "input embeddings",
+    "model/vectors_not_copied": "copy",
+    "similar/nn_dot_product": "dot product",
+    "similar/nn_query_included": "query word itself",
+    "similar/nn_normalises_in_place": "in place",
+    "similar/analogy_a_minus_b": "b - a + c",
+    "similar/analogy_no_exclusion": "exclude a, b and c",
+    "similar/analogy_excludes_c_only": "exclude a, b and c",
+    "similar/analogy_dot_product": "normalise the rows",
+    "similar/analogy_raw_offset": "raw vectors",
+    "classifier/mean_includes_padding": "padding",
+    "classifier/assumes_zero_pad_row": "padding row",
+    "classifier/sum_not_mean": "sum",
+    "classifier/padding_idx_hardcoded": "padding_idx",
+    "classifier/freeze_ignored": "freeze=True",
+    "classifier/pretrained_ignored": "pretrained",
+    "classifier/from_pretrained_default_freeze": "freezes by default",
+    "classifier/from_pretrained_shares_memory": "shares its memory",
+}
+
+
+@pytest.mark.parametrize("mutant_id", list(DIAGNOSES))
+def test_message_names_the_likely_bug(solution, mutant_id):
+    (mutant,) = [m for m in MUTANTS if m.id == mutant_id]
+    with pytest.raises(AssertionError) as info:
+        _run(mutant.exercise, apply(mutant, solution))
+    assert DIAGNOSES[mutant_id] in str(info.value), str(info.value)
+
+
+# ------------------------------------------------------------------------------ stubs
+
+def _stub_function(*args, **kwargs):
+    raise NotImplementedError()
+
+
+class _StubModule(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_stub_says_not_implemented(exercise):
+    check, names, pattern = CHECKS[exercise]
+    stubs = [_StubModule if n[0].isupper() else _stub_function for n in names]
+    with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
+        check(*stubs)
+
+
+def test_half_done_noise_names_the_missing_function(solution):
+    with pytest.raises(AssertionError, match=r"(?s)^sample_negatives.*not implemented"):
+        checks.check_noise(solution["noise_distribution"], _stub_function)
+
+
+def test_model_with_stubbed_loss_says_where(solution):
+    namespace = dict(solution)
+    namespace["sgns_loss"] = _stub_function
+    source = (
+        "import torch.nn as nn\n"
+        "class SkipGram(nn.Module):\n"
+        "    def __init__(self, vocab_size, dim, sparse=False):\n"
+        "        super().__init__()\n"
+        "        self.in_embed = nn.Embedding(vocab_size, dim, sparse=sparse)\n"
+        "        self.out_embed = nn.Embedding(vocab_size, dim, sparse=sparse)\n"
+        "        nn.init.uniform_(self.in_embed.weight, -0.5 / dim, 0.5 / dim)\n"
+        "        nn.init.zeros_(self.out_embed.weight)\n"
+        "    def forward(self, center, context, negatives):\n"
+        "        return sgns_loss(self.in_embed(center), self.out_embed(context),\n"
+        "                         self.out_embed(negatives))\n"
+    )
+    exec(source, namespace)
+    with pytest.raises(AssertionError, match=r"not implemented yet \(raised in `_stub_function`\)"):
+        checks.check_skipgram_model(namespace["SkipGram"])
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def test_fail_message_format():
+    with pytest.raises(AssertionError) as info:
+        _common.fail("build_vocab: counts for 'the'", 3, 2, "counting sentences")
+    assert str(info.value) == (
+        "build_vocab: counts for 'the'\n  expected: 3\n  got:      2\n"
+        "  likely bug: counting sentences"
+    )
+
+
+def test_expect_close_reports_max_abs_diff():
+    with pytest.raises(AssertionError, match=r"f \(max abs diff 0\.5.*index \(1,\)"):
+        _common.expect_close(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), "f")
+    _common.expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-7]), "f")
+    with pytest.raises(AssertionError, match=r"f: shape"):
+        _common.expect_close(torch.zeros(2), torch.zeros(3), "f")
+
+
+def test_expect_shape_dtype_finite_tensor():
+    _common.expect_shape(torch.zeros(2, 3), (None, 3), "f")
+    with pytest.raises(AssertionError, match=r"f: shape\n  expected: \(any, 2\)\n  got:      \(2, 3\)"):
+        _common.expect_shape(torch.zeros(2, 3), (None, 2), "f")
+    with pytest.raises(AssertionError, match=r"f: dtype\n  expected: torch.int64"):
+        _common.expect_dtype(torch.zeros(2), torch.long, "f")
+    with pytest.raises(AssertionError, match=r"(?s)f: not finite.*inf at index \(1,\)"):
+        _common.expect_finite(torch.tensor([0.0, float("inf")]), "f")
+    with pytest.raises(AssertionError, match=r"expected: a torch.Tensor\n  got:      list"):
+        _common.expect_tensor([1, 2], "f")
+
+
+def test_call_wraps_exceptions():
+    def broken(x):
+        return x + "a"
+
+    with pytest.raises(AssertionError, match=r"^broken\(1\): raised TypeError: ") as info:
+        _common.call(broken, 1, where="broken(1)")
+    assert isinstance(info.value.__cause__, TypeError)
+    with pytest.raises(AssertionError, match=r"^f: not implemented yet"):
+        _common.call(_stub_function, where="f")
+    assert _common.call(lambda x, y=0: x + y, 1, y=2, where="f") == 3
+    with pytest.raises(KeyboardInterrupt):  # only Exception is wrapped
+        _common.call(_raise_interrupt, where="f")
+
+
+def _raise_interrupt():
+    raise KeyboardInterrupt
+
+
+def test_dense_grad_accepts_sparse_and_missing():
+    emb = nn.Embedding(5, 2, sparse=True)
+    assert torch.equal(_common.dense_grad(emb.weight), torch.zeros(5, 2))
+    emb(torch.tensor([1, 1, 3])).sum().backward()
+    grad = _common.dense_grad(emb.weight)
+    assert torch.equal(grad[:, 0], torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0]))
+
