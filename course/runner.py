@@ -38,9 +38,15 @@ def execute(ch: build.Chapter, scale: str, *, out_dir: Path | None = None, resul
     nb = jupytext.reads(build.book_page(ch), fmt="md:myst")
     nb.metadata["course"] = {"chapter": ch.slug, "scale": scale,
                              "source_sha256": build.source_notebook(ch).metadata["course"]["source_sha256"]}
-    env = {"COURSE_SCALE": scale, "COURSE_RESULTS_DIR": str(results_dir), "MPLBACKEND": "Agg"}
+    # The kernel inherits this process's environment. MPLBACKEND must be unset there: with
+    # Agg forced, plt.show() puts no figure into the notebook and the book loses its plots.
+    env = {"COURSE_SCALE": scale, "COURSE_RESULTS_DIR": str(results_dir), "MPLBACKEND": None}
     saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits the environment of this process
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(build.ROOT)}})
     start = time.perf_counter()

@@ -20,5 +20,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"
-export MPLBACKEND=Agg
 cd "$ROOT"
