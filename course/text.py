@@ -47,7 +47,9 @@ def pad_batch(
     out = torch.full((len(seqs), width), pad_id, dtype=torch.long)  # (B, T)
     for row, (seq, n) in enumerate(zip(seqs, lengths)):
         if n:
-            out[row, :n] = torch.as_tensor(list(seq[:n]), dtype=torch.long)
+            out[row, :n] = torch.as_tensor(
+                seq[:n] if isinstance(seq, torch.Tensor) else list(seq[:n])
+            )
     return out, torch.tensor(lengths, dtype=torch.long)
 
 

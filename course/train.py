@@ -259,7 +259,8 @@ def fit(
     model.to(device)
     history = History()
     passes = _Passes(batches)
-    step, window_sum, window_n = 0, 0.0, 0
+    step, window_n = 0, 0
+    running = torch.zeros((), device=device)  # loss summed on the device: no sync per step
     path = Path(checkpoint) if checkpoint is not None else None
 
     if path is not None and resume and path.exists():
@@ -267,7 +268,7 @@ def fit(
         _restore(path, payload, model, optimizer, scheduler)
         step = int(payload["step"])
         history = History.from_dict(payload["history"])
-        window_sum, window_n = float(payload["window"][0]), int(payload["window"][1])
+        running, window_n = payload["window"][0].to(device), int(payload["window"][1])
         if payload["pass_rng"]:
             passes.replay(payload["pass_rng"], int(payload["pass_used"]))
         _set_rng_state(payload["rng"])
@@ -283,7 +284,7 @@ def fit(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "history": history.to_dict(),
-                "window": [window_sum + float(running), window_n],
+                "window": [running.detach().cpu(), window_n],
                 "rng": _rng_state(),
                 "pass_rng": passes.pass_rng if passes.it is not None else {},
                 "pass_used": passes.used,
@@ -292,7 +293,6 @@ def fit(
 
     was_training = model.training
     model.train()
-    running = torch.zeros((), device=device)  # loss summed on the device: no sync per step
     bar = tqdm(total=steps, initial=min(step, steps), desc=desc, disable=not progress)
     start = time.perf_counter()
     try:
@@ -315,7 +315,7 @@ def fit(
             step += 1
             bar.update(1)
             if window_n >= log_every or step == steps:
-                mean = (window_sum + running.item()) / window_n
+                mean = running.item() / window_n
                 if not math.isfinite(mean):
                     raise FloatingPointError(
                         f"loss is {mean} at step {step}: lower the learning rate or check loss_fn"
@@ -326,7 +326,7 @@ def fit(
                 history.lrs.append(lr)
                 bar.set_postfix(loss=f"{mean:.4g}", lr=f"{lr:.2g}")
                 running.zero_()
-                window_sum, window_n = 0.0, 0
+                window_n = 0
             if path is not None and checkpoint_every > 0 and step % checkpoint_every == 0:
                 history.wall_s += time.perf_counter() - start
                 start = time.perf_counter()

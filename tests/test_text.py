@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from course.text import iter_minibatches, pad_batch, tokenize
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Hello, World!", ["hello", ",", "world", "!"]),
+        (
+            "Don't stop; it's the 21st century's best.",
+            ["don't", "stop", ";", "it's", "the", "21st", "century's", "best", "."],
+        ),
+        ("great film.<br /><br />Loved it", ["great", "film", ".", "loved", "it"]),
+        ("a<BR/>b <br>c", ["a", "b", "c"]),
+        ("O’Neill don’t", ["o'neill", "don't"]),
+        ("'quoted' words", ["'", "quoted", "'", "words"]),
+        ("rock-solid 3.5/10 ...", ["rock", "-", "solid", "3", ".", "5", "/", "10", ".", ".", "."]),
+        ("Café naïve", ["café", "naïve"]),
+        ("snake_case", ["snake", "case"]),
+        ("", []),
+        ("   \n\t ", []),
+    ],
+)
+def test_tokenize(text, tokens):
+    assert tokenize(text) == tokens
+
+
+def test_tokenize_without_punctuation():
+    assert tokenize("Wow!! It's <br />GOOD, really.", punctuation=False) == [
+        "wow",
+        "it's",
+        "good",
+        "really",
+    ]
+
+
+def test_pad_batch():
+    ids, lengths = pad_batch([[5, 6, 7], [8], []])
+    assert ids.dtype == torch.long and lengths.dtype == torch.long
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [0, 0, 0]]
+    assert lengths.tolist() == [3, 1, 0]
+
+
+def test_pad_batch_pad_id_max_len_and_tensors():
+    ids, lengths = pad_batch([torch.tensor([1, 2, 3, 4]), [9]], pad_id=-1, max_len=2)
+    assert ids.tolist() == [[1, 2], [9, -1]]
+    assert lengths.tolist() == [2, 1]
+    empty, n = pad_batch([])
+    assert empty.shape == (0, 0) and n.shape == (0,)
+
+
+def test_iter_minibatches_covers_every_index_once():
+    batches = list(iter_minibatches(10, 4, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(torch.cat(batches).tolist()) == list(range(10))
+    assert torch.cat(batches).tolist() != list(range(10))
+
+
+def test_iter_minibatches_is_repeatable_and_can_keep_order():
+    a = torch.cat(list(iter_minibatches(50, 8, torch.Generator().manual_seed(3))))
+    b = torch.cat(list(iter_minibatches(50, 8, torch.Generator().manual_seed(3))))
+    assert torch.equal(a, b)
+    ordered = torch.cat(list(iter_minibatches(7, 3, shuffle=False)))
+    assert ordered.tolist() == list(range(7))
+    with pytest.raises(ValueError, match="batch_size"):
+        list(iter_minibatches(5, 0))
