@@ -306,3 +306,41 @@ def test_minilm_path():
     config = json.loads((path / "config.json").read_text())
     assert config["model_type"] == "bert" and config["num_hidden_layers"] == 6
     assert (path / "model.safetensors").is_file() and (path / "tokenizer.json").is_file()
+
+
+def test_hub_conll2003_and_wikitext_are_conformed(monkeypatch):
+    """The hub loaders, fed fake hub data: same columns as the embedded sets."""
+    monkeypatch.setattr(data, "_can_connect", lambda timeout=2.0: True)
+    asked = []
+
+    def fake_load_dataset(path, name=None, **kwargs):
+        asked.append((path, name, kwargs.get("revision")))
+        if path == "eriktks/conll2003":
+            rows = {
+                "id": ["0"],
+                "tokens": [["EU", "rejects", "German", "call"]],
+                "pos_tags": [[22, 42, 16, 21]],
+                "ner_tags": [[3, 0, 7, 0]],
+            }
+        else:
+            lines = [
+                " = Valkyria = \n",
+                "",
+                " It is a game made by Sega in 2011 . \n",
+                " Short . \n",
+            ]
+            rows = {"text": lines}
+        split = datasets.Dataset.from_dict(rows)
+        return datasets.DatasetDict({s: split for s in ("train", "validation", "test")})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    conll = data.load("conll2003", "hub", verbose=False)
+    assert asked == [("eriktks/conll2003", None, "refs/convert/parquet")]
+    assert list(conll["train"].features) == ["tokens", "ner_tags"]
+    tags = conll["train"].features["ner_tags"].feature
+    assert tags.int2str(conll["test"][0]["ner_tags"]) == ["B-ORG", "O", "B-MISC", "O"]
+
+    wiki = data.load("general", "hub", verbose=False)
+    assert asked[-1] == ("Salesforce/wikitext", "wikitext-103-raw-v1", None)
+    assert wiki["validation"]["text"] == ["It is a game made by Sega in 2011 ."]
+    assert wiki["train"].features == data.TEXT
