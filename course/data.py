@@ -463,9 +463,14 @@ def names() -> list[str]:
 
 
 @functools.cache
-def _embedded(name: str) -> datasets.DatasetDict:
+def _parsed(name: str) -> datasets.DatasetDict:
     """Parsed once per process: several cells of a notebook load the same data."""
     return _REGISTRY[name].embedded()
+
+
+def _embedded(name: str) -> datasets.DatasetDict:
+    # a new dict each time, so `dd["train"] = ...` in one cell does not leak into the next load
+    return datasets.DatasetDict(_parsed(name))
 
 
 def _offline_env() -> str | None:

@@ -175,12 +175,19 @@ def test_wiki_markup_rules_and_damaged_cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["imdb", "rotten_tomatoes", "wnut"])
 def test_splits_are_deterministic(name):
     first = data.load(name, "embedded", verbose=False)
-    data._embedded.cache_clear()
+    data._parsed.cache_clear()
     data._movie_reviews.cache_clear()
     second = data.load(name, "embedded", verbose=False)
     assert first is not second
     for split in first:
         assert first[split].to_dict() == second[split].to_dict()
+
+
+def test_loads_share_the_parse_but_not_the_dict():
+    first = data.load("wordsim353", "embedded", verbose=False)
+    first["test"] = first["test"].select(range(3))
+    second = data.load("wordsim353", "embedded", verbose=False)
+    assert len(second["test"]) == 353
 
 
 def test_split_rule():
