@@ -1,0 +1,257 @@
+"""Feedback without hidden tests: the nbgrader preprocessor and the final HTML check.
+
+nbgrader's ``ClearHiddenTests`` removes the hidden-test *source* from the feedback, but
+the autograded notebook still holds what running that source produced: a failing hidden
+test's traceback quotes its lines, and a student's later cell can print ``In``/``_ih``,
+which hold every executed cell, hidden tests included. ``SanitizeFeedback`` runs before
+``ClearHiddenTests`` in ``GenerateFeedback.preprocessors`` and, for every code cell:
+
+- in a graded test cell with a hidden region, keeps an error only when it was raised on a
+  visible line, reduced to ``ename: evalue`` and the visible line (the check's teaching
+  message); an error raised in the hidden region becomes "a hidden test failed"; other
+  outputs of such a cell are dropped (they may come from the hidden code);
+- in any cell, replaces an output that quotes a hidden-test line (raw, repr- or
+  JSON-escaped) or a hidden-test delimiter by a short notice, and records a "leak" note;
+- replaces instructor paths (the grading directory, the course checkout, the Python
+  prefix, the home folder) in every output by placeholders;
+- truncates any single text output over ``max_chars``;
+- neutralises the delimiter text in cells that are not graded test cells (a student who
+  types it would otherwise make ``ClearHiddenTests`` refuse the whole notebook).
+
+``check_html`` is the last line of defence, run on the written HTML: the visible text of
+the page must contain no hidden-test line and no delimiter.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from nbformat import NotebookNode
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Dict, Integer, Unicode
+
+BEGIN = "BEGIN HIDDEN TESTS"
+END = "END HIDDEN TESTS"
+MIN_SECRET_LEN = 8  # shorter hidden lines ("else:", "pass") are not secrets
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+CELL_FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line (\d+)")
+HIDDEN_FAILED = "A hidden test in this cell failed (its details are not shown).\n"
+LEAK_NOTICE = "[output removed by the grader: it showed hidden test code]\n"
+
+
+@dataclass
+class HiddenRegion:
+    """The hidden tests of one graded test cell."""
+
+    grade_id: str
+    lines: set[int] = field(default_factory=set)  # 1-based line numbers, delimiters included
+    text: list[str] = field(default_factory=list)  # stripped source lines inside the region
+
+
+def hidden_region(source: str, grade_id: str = "") -> HiddenRegion | None:
+    region = HiddenRegion(grade_id)
+    inside = False
+    for number, line in enumerate(source.split("\n"), start=1):
+        if BEGIN in line:
+            inside = True
+            region.lines.add(number)
+        elif END in line:
+            inside = False
+            region.lines.add(number)
+        elif inside:
+            region.lines.add(number)
+            region.text.append(line.strip())
+    return region if region.lines else None
+
+
+def visible_source(source: str) -> str:
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN in line:
+            inside = True
+        elif END in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def secret_lines(nb: NotebookNode) -> list[str]:
+    """Hidden-test lines worth hiding: long enough, and not also visible somewhere."""
+    hidden: list[str] = []
+    visible: list[str] = []
+    for cell in nb.cells:
+        source = cell.get("source", "")
+        if _is_test_cell(cell) and BEGIN in source:
+            region = hidden_region(source)
+            hidden.extend(region.text if region else [])
+            visible.append(visible_source(source))
+        else:
+            visible.append(source)
+    seen = "\n".join(visible)
+    out = []
+    for line in hidden:
+        if len(line) >= MIN_SECRET_LEN and line not in seen and line not in out:
+            out.append(line)
+    return out
+
+
+def _forms(line: str) -> set[str]:
+    """How a source line can show up in an output: raw, in a repr, in JSON."""
+    forms = {line, repr(line)[1:-1], json.dumps(line)[1:-1]}
+    return {f for f in forms if f}
+
+
+def leaks(text: str, secrets: Iterable[str]) -> bool:
+    if BEGIN in text or END in text:
+        return True
+    return any(form in text for line in secrets for form in _forms(line))
+
+
+def scrub_text(text: str, scrub: dict[str, str]) -> str:
+    for path in sorted(scrub, key=len, reverse=True):
+        if path:
+            text = text.replace(path, scrub[path])
+    return text
+
+
+def _map_strings(value, fn):
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return type(value)((k, _map_strings(v, fn)) for k, v in value.items())
+    return value
+
+
+def _output_text(output: NotebookNode) -> str:
+    return json.dumps(output, ensure_ascii=False)
+
+
+def _stream(text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stderr", text=text)
+
+
+def _error_frames(output: NotebookNode, execution_count) -> list[int] | None:
+    """Line numbers of the frames of this cell in a traceback (None: cannot tell)."""
+    text = ANSI.sub("", "\n".join(output.get("traceback", [])))
+    lines = [int(m.group(2)) for m in CELL_FRAME.finditer(text)
+             if execution_count is not None and int(m.group(1)) == int(execution_count)]
+    return lines or None
+
+
+def _frame_count(entry: str) -> int | None:
+    """The execution count of the cell a traceback entry (one frame) belongs to."""
+    m = CELL_FRAME.match(ANSI.sub("", entry).lstrip())
+    return int(m.group(1)) if m else None
+
+
+class SanitizeFeedback(NbGraderPreprocessor):
+    """Strip hidden-test outputs, leaked hidden-test text and instructor paths."""
+
+    notes_file = Unicode("", help="append what was removed here (JSON lines)").tag(config=True)
+    scrub = Dict({}, help="text (paths) -> placeholder, applied to every output").tag(config=True)
+    max_chars = Integer(100_000, help="longest text kept in one output").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._notes: list[dict] = []
+        self._secrets = secret_lines(nb)
+        nb, resources = super().preprocess(nb, resources)
+        if self.notes_file and self._notes:
+            with open(self.notes_file, "a", encoding="utf-8") as fh:
+                for note in self._notes:
+                    fh.write(json.dumps(note) + "\n")
+        return nb, resources
+
+    def _note(self, kind: str, cell: NotebookNode, index: int) -> None:
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        self._notes.append({"kind": kind, "cell": index, "grade_id": grade_id})
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            if not _is_test_cell(cell) and (BEGIN in cell.source or END in cell.source):
+                cell.source = cell.source.replace("HIDDEN TESTS", "HIDDEN_TESTS")
+            return cell, resources
+        region = hidden_region(cell.source) if _is_test_cell(cell) else None
+        if region is None and (BEGIN in cell.source or END in cell.source):
+            cell.source = cell.source.replace("HIDDEN TESTS", "HIDDEN_TESTS")
+        outputs = []
+        for output in cell.get("outputs", []):
+            if region is not None:
+                output = self._test_cell_output(cell, region, output, index)
+                if output is None:
+                    continue
+            if leaks(_output_text(output), self._secrets):
+                self._note("leak", cell, index)
+                output = _stream(LEAK_NOTICE)
+            output = _map_strings(output, lambda s: scrub_text(s, self.scrub))
+            outputs.append(self._truncate(output))
+        cell.outputs = outputs
+        return cell, resources
+
+    def _test_cell_output(self, cell, region: HiddenRegion, output, index):
+        if output.get("output_type") != "error":
+            return None  # may come from the hidden code
+        if output.get("ename") == "CellTimeoutError":
+            return output
+        frames = _error_frames(output, cell.get("execution_count"))
+        if frames is None or any(line in region.lines for line in frames):
+            self._note("hidden-error", cell, index)
+            return _stream(HIDDEN_FAILED)
+        # Raised on a visible line. IPython prints a few lines around it, which can be
+        # hidden ones: this cell's frames become one line naming the visible line; the
+        # other frames (the student's functions, the visible checks) stay.
+        line_no = frames[0]
+        lines = cell.source.split("\n")
+        where = lines[line_no - 1].strip() if 0 < line_no <= len(lines) else ""
+        note = f"\x1b[36mthis cell, line {line_no}\x1b[39m: {where}"
+        tb, noted = [], False
+        for entry in output.get("traceback", []):
+            if _frame_count(entry) == cell.get("execution_count"):
+                if not noted:
+                    tb.append(note)
+                    noted = True
+                continue
+            tb.append(entry)
+        ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
+        return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=tb)
+
+    def _truncate(self, output):
+        limit = self.max_chars
+        if output.get("output_type") == "stream" and len(output.get("text", "")) > limit:
+            output["text"] = output["text"][:limit] + "\n... [output truncated by the grader]\n"
+        data = output.get("data")
+        if isinstance(data, dict):
+            for mime in ("text/plain", "text/html"):
+                value = data.get(mime)
+                if isinstance(value, str) and len(value) > limit:
+                    data[mime] = value[:limit] + "\n... [output truncated by the grader]"
+        return output
+
+
+def html_text(page: str) -> str:
+    """The visible text of an HTML page (tags dropped, entities decoded)."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    return html_lib.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def check_html(page: str, secrets: Iterable[str]) -> str | None:
+    """Why this feedback page must not be published (None when it is clean)."""
+    text = html_text(page)
+    for marker in (BEGIN, END):
+        if marker in text:
+            return f"the page shows the text {marker!r}"
+    for line in secrets:
+        if line in text:
+            return "the page shows a line of the hidden tests"
+    return None

@@ -1,0 +1,413 @@
+"""``course grade SUBMISSIONS_DIR --out DIR``: autograde a class with nbgrader.
+
+Input: ``SUBMISSIONS_DIR/<student>/<NN_slug>.ipynb`` (named like the released
+notebooks). Output in ``DIR``:
+
+- ``gradebook.csv``: one row per student per assignment (plus one per file that is not
+  a known notebook): ``student, assignment, score, max_score, status, reason``;
+  status is ``graded``, ``flagged`` (graded, but look at the reason) or ``failed``
+  (not graded: the reason says why). An existing gradebook is kept as
+  ``gradebook.csv.bak-<timestamp>``.
+- ``feedback/<student>/<assignment>/<slug>.html``: nbgrader feedback with the hidden
+  tests, their outputs and tracebacks stripped (a short page with the reason when the
+  notebook could not be graded).
+- ``logs/<student>/<assignment>.log``: nbgrader's log of each job, for the instructor.
+
+Pipeline, all in a temporary nbgrader course directory outside the repository: the
+instructor's source notebooks (``course.build.source_notebook``) → ``nbgrader
+generate_assignment`` once → one job per (student, assignment), each in its own copy of
+the course directory and gradebook database (no shared SQLite, so jobs run in
+parallel, and a crash loses one job only) → ``nbgrader autograde`` → scores read from
+that job's gradebook → ``nbgrader generate_feedback``. Jobs run through a
+``autograder.runner.Runner``, the seam where an isolated (sandboxed) runner plugs in.
+Students' code runs with ``COURSE_SCALE=tiny`` and ``timeout`` seconds per cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+
+from autograder.intake import Item, grade_ids, scan, vet
+from autograder.nbgrader_config import config_file_text, write_kernelspec
+from autograder.runner import Job, Outcome, Runner, SubprocessRunner, grading_env
+
+COLUMNS = ["student", "assignment", "score", "max_score", "status", "reason"]
+STATUSES = ("graded", "flagged", "failed")
+
+
+class GradeError(Exception):
+    """A problem with the arguments or the course material: one line, no traceback."""
+
+
+def grade(
+    submissions: Path,
+    out: Path,
+    *,
+    timeout: int = 120,
+    workers: int | None = None,
+    sources: Mapping[str, nbformat.NotebookNode] | None = None,
+    runner: Runner | None = None,
+) -> int:
+    """Autograde every submission in ``submissions``; write the results in ``out``.
+
+    ``timeout``: seconds per notebook cell. ``workers``: notebooks graded at once
+    (default: one per CPU). ``sources``: assignment slug -> instructor source notebook
+    (default: every chapter of ``course.build``). ``runner``: how each job runs (default:
+    a local process, ``autograder.runner.SubprocessRunner``).
+
+    Returns the exit code: 0 when the gradebook was written (whatever the students'
+    results; failed submissions are rows in it), 2 for bad arguments, 1 when the course
+    material itself could not be prepared for grading.
+    """
+    try:
+        return _grade(Path(submissions), Path(out), timeout=timeout, workers=workers,
+                      sources=sources, runner=runner)
+    except GradeError as e:
+        print(f"course grade: error: {e}", file=sys.stderr)
+        return 1 if getattr(e, "internal", False) else 2
+
+
+def _check_args(submissions: Path, out: Path, timeout, workers) -> None:
+    if not submissions.exists():
+        raise GradeError(f"submissions folder not found: {submissions}")
+    if not submissions.is_dir():
+        raise GradeError(f"not a folder: {submissions} (expected SUBMISSIONS_DIR/<student>/...)")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise GradeError(f"--timeout must be a whole number of seconds >= 1, not {timeout!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise GradeError(f"--workers must be a whole number >= 1, not {workers!r}")
+    if out.exists() and not out.is_dir():
+        raise GradeError(f"--out is a file, not a folder: {out}")
+    sub, dest = submissions.resolve(), out.resolve()
+    if dest == sub or sub in dest.parents:
+        raise GradeError(f"--out must not be inside the submissions folder: {out}")
+
+
+def _course_chapters():
+    try:
+        from course.build import chapters, source_notebook
+    except ImportError as e:
+        err = GradeError(f"cannot load the course chapters (course.build): {e}")
+        err.internal = True
+        raise err from None
+    return {ch.slug: ch for ch in chapters()}, source_notebook
+
+
+def _internal_error(message: str) -> GradeError:
+    err = GradeError(message)
+    err.internal = True
+    return err
+
+
+def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
+    _check_args(submissions, out, timeout, workers)
+    if sources is not None:
+        source_map = {str(k): v for k, v in sources.items()}
+        slugs = sorted(source_map)
+        get_source = source_map.__getitem__
+    else:
+        chapters, source_notebook = _course_chapters()
+        slugs = sorted(chapters)
+        cache: dict[str, nbformat.NotebookNode] = {}
+
+        def get_source(slug):
+            if slug not in cache:
+                cache[slug] = source_notebook(chapters[slug])
+            return cache[slug]
+
+    students, items = scan(submissions, slugs)
+    if not students:
+        if items:
+            raise GradeError(f"no student folders in {submissions} "
+                             "(expected SUBMISSIONS_DIR/<student>/<NN_slug>.ipynb)")
+        raise GradeError(f"the submissions folder is empty: {submissions}")
+
+    # every student gets a row for every assignment that anyone submitted
+    assignments = sorted({i.assignment for i in items if i.status == "pending"})
+    have = {(i.student, i.assignment) for i in items}
+    for student in students:
+        for a in assignments:
+            if (student, a) not in have:
+                items.append(Item(student, a, None, "failed", "no submission"))
+        if not any(i.student == student for i in items):
+            items.append(Item(student, "", None, "failed", "no notebooks in the folder"))
+
+    source_nbs = {a: _checked_source(a, get_source(a)) for a in assignments}
+    max_scores = {a: _max_score(nb) for a, nb in source_nbs.items()}
+    for item in items:
+        if item.status == "pending":
+            vet(item, grade_ids(source_nbs[item.assignment]))
+
+    todo = [i for i in items if i.status == "pending"]
+    outcomes: dict[int, Outcome] = {}
+    keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
+    root = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    started = time.perf_counter()
+    try:
+        if todo:
+            nworkers = workers or max(1, min(len(todo), os.cpu_count() or 1))
+            env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
+                              jupyter_path=root / "jupyter")
+            _prepare(root, source_nbs, timeout, env)
+            jobs = _make_jobs(root, todo, timeout, source_nbs)
+            runner = runner or SubprocessRunner(env, logdir=root / "workers")
+            try:
+                outcomes = _run_jobs(runner, jobs, nworkers)
+            finally:
+                runner.close()
+        wall = time.perf_counter() - started
+        rows = _rows(items, outcomes, max_scores, timeout)
+        _write_outputs(out, items, outcomes, rows, assignments)
+    finally:
+        if keep:
+            print(f"course grade: kept the grading folder {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    _print_table(rows)
+    _print_summary(rows, outcomes, wall, out, len(todo) and nworkers)
+    return 0
+
+
+def _checked_source(slug: str, nb) -> nbformat.NotebookNode:
+    ids = grade_ids(nb)
+    if not any(kind == "test" for kind in ids.values()):
+        raise _internal_error(f"the source notebook of {slug} has no graded test cells")
+    return nb
+
+
+def _max_score(nb) -> float:
+    total = 0.0
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            total += float(meta.get("points", 0) or 0)
+    return total
+
+
+def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
+    """The template course directory: kernelspec, sources, gradebook with the assignments."""
+    write_kernelspec(root / "jupyter")
+    (root / "nbgrader_config.py").write_text(config_file_text(root, timeout=timeout))
+    for slug, nb in source_nbs.items():
+        dest = root / "source" / slug / f"{slug}.ipynb"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, dest)
+    cmd = [sys.executable, "-m", "autograder.worker", "prepare", str(root), *source_nbs]
+    try:
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                              timeout=600)
+    except subprocess.TimeoutExpired:
+        raise _internal_error("nbgrader generate_assignment did not finish in 600 s") from None
+    if proc.returncode != 0:
+        detail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise _internal_error(f"could not prepare the assignments for nbgrader: {detail}")
+
+
+def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict) -> dict[int, Job]:
+    jobs = {}
+    code_cells = {a: sum(c.cell_type == "code" for c in nb.cells) for a, nb in source_nbs.items()}
+    for n, item in enumerate(todo):
+        internal = f"s{n + 1:04d}"
+        jobdir = root / "jobs" / f"{internal}-{item.assignment}"
+        jobdir.mkdir(parents=True)
+        shutil.copy2(root / "gradebook.db", jobdir / "gradebook.db")
+        shutil.copytree(root / "source" / item.assignment, jobdir / "source" / item.assignment)
+        dest = jobdir / "submitted" / internal / item.assignment / f"{item.assignment}.ipynb"
+        dest.parent.mkdir(parents=True)
+        nbformat.write(item.notebook, dest)
+        spec = {"assignment": item.assignment, "student": internal, "notebook": item.assignment,
+                "timeout": timeout, "scrub": _scrub_paths()}
+        (jobdir / "job.json").write_text(json.dumps(spec, indent=1))
+        ncells = max(code_cells[item.assignment], len(item.notebook.cells))
+        deadline = job_deadline(timeout, ncells)
+        jobs[id(item)] = Job(item.student, item.assignment, internal, jobdir, deadline)
+    return jobs
+
+
+def job_deadline(timeout: int, ncells: int) -> float:
+    """Seconds one job may take in all: never stops a notebook whose cells keep to the limit.
+
+    (nbgrader stops each cell at ``timeout``; this only catches what it cannot stop.)
+    """
+    return 120.0 + timeout * (ncells + 2)
+
+
+def _scrub_paths() -> dict[str, str]:
+    """Instructor paths that must not show in feedback -> placeholders."""
+    from autograder.runner import PACKAGE_ROOT
+
+    paths = {
+        str(PACKAGE_ROOT): "<course>",
+        sys.prefix: "<python>",
+        sys.base_prefix: "<python>",
+        tempfile.gettempdir(): "<tmp>",
+        str(Path.cwd()): "<cwd>",
+    }
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~"):
+        paths[home] = "~"
+    return {p: v for p, v in paths.items() if p and p != "/"}
+
+
+def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int) -> dict[int, Outcome]:
+    outcomes: dict[int, Outcome] = {}
+    total = len(jobs)
+    pool = ThreadPoolExecutor(max_workers=nworkers)
+    try:
+        futures = {pool.submit(runner.run, job): key for key, job in jobs.items()}
+        for done, future in enumerate(as_completed(futures), start=1):
+            key = futures[future]
+            job = jobs[key]
+            try:
+                outcome = future.result()
+            except Exception as e:  # a runner bug must not lose the other students
+                outcome = Outcome(False, reason=f"grading error: {type(e).__name__}: {e}")
+            outcomes[key] = outcome
+            what = (f"{outcome.score:g}/{outcome.max_score:g}" if outcome.ok
+                    else f"failed: {outcome.reason}")
+            print(f"[{done}/{total}] {job.student} {job.assignment}: {what} "
+                  f"({outcome.seconds:.1f} s)", flush=True)
+    except KeyboardInterrupt:
+        runner.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return outcomes
+
+
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"
+
+
+def _rows(items: list[Item], outcomes: dict[int, Outcome], max_scores: dict, timeout) -> list:
+    rows = []
+    for item in items:
+        max_score = max_scores.get(item.assignment)
+        if item.status == "failed":
+            score = None if max_score is None else 0.0
+            rows.append([item.student, item.assignment, _fmt(score), _fmt(max_score), "failed",
+                         item.reason])
+            continue
+        outcome = outcomes.get(id(item)) or Outcome(False, reason="not graded")
+        if not outcome.ok:
+            rows.append([item.student, item.assignment, "0", _fmt(max_score), "failed",
+                         outcome.reason])
+            continue
+        reasons, flags = [], list(item.flags)
+        if outcome.timeouts:
+            reasons.append(f"ran past the {timeout} s cell limit: " + ", ".join(outcome.timeouts))
+        if any(n.get("kind") == "leak" for n in outcome.notes):
+            flags.append("an output showed hidden test code (removed from the feedback)")
+        manual = [c["grade_id"] for c in outcome.cells
+                  if c.get("needs_manual_grade") and c["grade_id"] not in item.missing]
+        if manual:
+            flags.append("nbgrader asks for manual grading of: " + ", ".join(manual))
+        if outcome.feedback_error:
+            flags.append(f"no feedback: {outcome.feedback_error}")
+        if max_score is not None and abs(outcome.max_score - max_score) > 1e-9:
+            flags.append(f"max score {outcome.max_score:g} differs from the source's {max_score:g}")
+        status = "flagged" if flags else "graded"
+        rows.append([item.student, item.assignment, _fmt(outcome.score),
+                     _fmt(outcome.max_score), status, "; ".join(flags + reasons)])
+    rows.sort(key=lambda r: (r[0] == "", r[0], r[1]))
+    return rows
+
+
+def _write_outputs(out: Path, items: list[Item], outcomes: dict[int, Outcome], rows,
+                   assignments: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    gradebook = out / "gradebook.csv"
+    if gradebook.exists():
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = out / f"gradebook.csv.bak-{stamp}"
+        n = 1
+        while backup.exists():
+            backup = out / f"gradebook.csv.bak-{stamp}-{n}"
+            n += 1
+        gradebook.replace(backup)
+        print(f"course grade: kept the previous gradebook as {backup}", file=sys.stderr)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    tmp = out / "gradebook.csv.tmp"
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    tmp.replace(gradebook)
+
+    by_key = {(r[0], r[1]): r for r in rows}
+    for item in items:
+        if not item.student or item.assignment not in assignments:
+            continue
+        dest = out / "feedback" / item.student / item.assignment / f"{item.assignment}.html"
+        if dest.parent.exists():
+            shutil.rmtree(dest.parent)  # no stale feedback from an earlier run
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        outcome = outcomes.get(id(item))
+        if outcome is not None and outcome.feedback is not None and outcome.feedback.exists():
+            shutil.copyfile(outcome.feedback, dest)
+        else:
+            row = by_key[(item.student, item.assignment)]
+            dest.write_text(_failure_page(item.assignment, row[4], row[5]), encoding="utf-8")
+        if outcome is not None and outcome.log is not None and outcome.log.exists():
+            log = out / "logs" / item.student / f"{item.assignment}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(outcome.log, log)
+
+
+def _failure_page(assignment: str, status: str, reason: str) -> str:
+    title = html.escape(f"{assignment}.ipynb")
+    if status == "failed":
+        body = (f"<p>This notebook could not be graded automatically.</p>"
+                f"<p><b>Reason:</b> {html.escape(reason)}</p>"
+                "<p>Ask your instructor, or fix the problem and submit again.</p>")
+    else:
+        body = (f"<p>This notebook was graded, but no feedback page could be made.</p>"
+                f"<p>{html.escape(reason)}</p>")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>"
+            f"<body><h3>{title}</h3>{body}</body></html>\n")
+
+
+def _print_table(rows) -> None:
+    headers = ["student", "assignment", "score", "status", "reason"]
+    table = [[r[0] or "-", r[1] or "-", f"{r[2]}/{r[3]}" if r[3] else (r[2] or "-"), r[4],
+              _short(r[5])] for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
+              for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    print(line.rstrip())
+    print("  ".join("-" * w for w in widths))
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
+
+
+def _short(text: str, n: int = 70) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def _print_summary(rows, outcomes: dict[int, Outcome], wall: float, out: Path, nworkers) -> None:
+    counts = {s: sum(r[4] == s for r in rows) for s in STATUSES}
+    print(", ".join(f"{counts[s]} {s}" for s in STATUSES) + f"; gradebook: {out / 'gradebook.csv'}"
+          f", feedback: {out / 'feedback'}")
+    ran = [o for o in outcomes.values() if o.seconds]
+    if ran:
+        per_job = sum(o.seconds for o in ran) / len(ran)
+        auto = [o.autograde_seconds for o in ran if o.autograde_seconds]
+        auto_txt = f", autograde {sum(auto) / len(auto):.1f} s" if auto else ""
+        print(f"time: {len(ran)} notebook(s) in {wall:.1f} s with {nworkers} worker(s); "
+              f"per notebook {per_job:.1f} s{auto_txt}")

@@ -1,0 +1,173 @@
+"""Find and vet the submissions in ``SUBMISSIONS_DIR/<student>/<NN_slug>.ipynb``.
+
+Nothing here runs student code. Every file becomes either a notebook to grade or a
+row with a status and a reason (unrecognised name, empty, binary, invalid JSON, not a
+notebook, ...), so one bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+MAX_BYTES = 100 * 1024 * 1024
+IGNORED = {".ipynb_checkpoints", "__pycache__", "__MACOSX", "Thumbs.db", "desktop.ini"}
+# "01_word2vec (1).ipynb", "01_word2vec-Copy1.ipynb", "01_Word2Vec.ipynb": a renamed copy
+COPY_SUFFIX = re.compile(r"^[\s._-]*(\(\d+\)|copy\s*\d*|\d+)?$", re.IGNORECASE)
+
+
+@dataclass
+class Item:
+    """One (student, assignment) cell of the gradebook, or one file that is not."""
+
+    student: str
+    assignment: str  # the slug, or the file name when it is not a known notebook
+    path: Path | None = None
+    status: str = "pending"  # pending (to grade) | failed
+    reason: str = ""
+    flags: list[str] = field(default_factory=list)  # graded but worth a human look
+    missing: list[str] = field(default_factory=list)  # grade ids not in the submission
+    notebook: nbformat.NotebookNode | None = None
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name in IGNORED
+
+
+def match_assignment(filename: str, slugs: list[str]) -> tuple[str | None, bool]:
+    """(slug, exact) for a file name; slug None when it names no known notebook."""
+    if not filename.lower().endswith(".ipynb"):
+        return None, False
+    stem = filename[: -len(".ipynb")]
+    if stem in slugs:
+        return stem, True
+    for slug in sorted(slugs, key=len, reverse=True):
+        if stem.lower().startswith(slug.lower()) and COPY_SUFFIX.match(stem[len(slug):]):
+            return slug, False
+    return None, False
+
+
+def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
+    """(notebook, "") or (None, why it cannot be graded)."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return None, "empty file"
+        if size > MAX_BYTES:
+            return None, f"file too large ({size / 2**20:.0f} MB)"
+        raw = path.read_bytes()
+    except OSError as e:
+        return None, f"cannot read the file: {e.strerror or e}"
+    if b"\x00" in raw[:8192]:
+        return None, "not a notebook: binary file"
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None, "not a notebook: not UTF-8 text"
+    if not text.strip():
+        return None, "empty file"
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        return None, f"invalid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        return None, "not a Jupyter notebook (JSON without cells)"
+    try:
+        nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+    except Exception as e:  # nbformat raises many types on malformed notebooks
+        return None, f"not a Jupyter notebook ({type(e).__name__}: {str(e)[:120]})"
+    if not isinstance(nb.get("cells"), list):
+        return None, "not a Jupyter notebook (no cell list)"
+    for cell in nb.cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return None, "not a Jupyter notebook (malformed cell)"
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
+        if not isinstance(cell.get("source", ""), str):
+            return None, "not a Jupyter notebook (malformed cell source)"
+    return nb, ""
+
+
+def grade_ids(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """grade id -> "test" | "exercise" for the nbgrader cells of a notebook."""
+    out = {}
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not isinstance(gid, str):
+            continue
+        if meta.get("grade") and not meta.get("solution"):
+            out[gid] = "test"
+        elif meta.get("solution"):
+            out[gid] = "exercise"
+    return out
+
+
+def scan(submissions: Path, slugs: list[str]) -> tuple[list[str], list[Item]]:
+    """Student folders and one Item per file (status pending or failed)."""
+    students: list[str] = []
+    items: list[Item] = []
+    for entry in sorted(submissions.iterdir(), key=lambda p: p.name):
+        if _hidden(entry.name):
+            continue
+        if entry.is_dir():
+            students.append(entry.name)
+            items.extend(_scan_student(entry, slugs))
+        else:
+            items.append(Item("", entry.name, entry, "failed",
+                              "not inside a student folder (expected <student>/<file>.ipynb)"))
+    return students, items
+
+
+def _scan_student(folder: Path, slugs: list[str]) -> list[Item]:
+    student = folder.name
+    found: dict[str, list[tuple[Path, bool]]] = {}
+    items = []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        if _hidden(entry.name):
+            continue
+        if entry.is_dir():
+            items.append(Item(student, entry.name + "/", entry, "failed",
+                              "unexpected folder (notebooks go directly in the student folder)"))
+            continue
+        slug, exact = match_assignment(entry.name, slugs)
+        if slug is None:
+            expected = ", ".join(f"{s}.ipynb" for s in slugs) or "none"
+            items.append(Item(student, entry.name, entry, "failed",
+                              f"unrecognised file name (expected one of: {expected})"))
+            continue
+        found.setdefault(slug, []).append((entry, exact))
+    for slug, files in sorted(found.items()):
+        files.sort(key=lambda f: (not f[1], f[0].name))
+        (path, exact), extra = files[0], files[1:]
+        item = Item(student, slug, path)
+        if not exact:
+            item.flags.append(f"graded the file named {path.name!r} as {slug}.ipynb")
+        items.append(item)
+        for other, _ in extra:
+            items.append(Item(student, other.name, other, "failed",
+                              f"another file was graded as {slug}.ipynb: {path.name}"))
+    return items
+
+
+def vet(item: Item, source_ids: dict[str, str]) -> None:
+    """Read a pending item's notebook; fail it or flag what nbgrader would hide."""
+    nb, why = read_notebook(item.path)
+    if nb is None:
+        item.status, item.reason = "failed", why
+        return
+    item.notebook = nb
+    have = grade_ids(nb)
+    missing_tests = [g for g, kind in source_ids.items() if kind == "test" and g not in have]
+    missing_ex = [g for g, kind in source_ids.items() if kind == "exercise" and g not in have]
+    item.missing = missing_tests + missing_ex
+    if missing_tests and len(missing_tests) == sum(k == "test" for k in source_ids.values()):
+        item.flags.append("no graded test cells found (wrong notebook, or cell metadata lost?)")
+    elif missing_tests:
+        item.flags.append("graded test cells missing (scored 0): " + ", ".join(missing_tests))
+    if missing_ex and not missing_tests:
+        item.flags.append("exercise cells missing: " + ", ".join(missing_ex))

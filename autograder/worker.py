@@ -1,0 +1,210 @@
+"""What runs inside one grading process (``python -m autograder.worker``).
+
+``prepare ROOT ASSIGNMENT...``: ``nbgrader generate_assignment`` for each assignment
+whose source notebook the caller wrote under ``ROOT/source/`` (this creates the
+gradebook database that every grading job starts from).
+
+``grade JOBDIR``: one student's one assignment in its own nbgrader course directory
+(``JOBDIR``: ``job.json``, ``gradebook.db``, ``source/``, ``submitted/``):
+``nbgrader autograde`` → read the scores from the gradebook → ``nbgrader
+generate_feedback`` (hidden tests stripped, see ``autograder.feedback``) → a final check
+of the HTML. It writes ``JOBDIR/result.json`` and ``JOBDIR/nbgrader.log``.
+
+``serve``: grade the job folders read from stdin, one per line, one after another in
+this process (what ``autograder.runner.SubprocessRunner`` uses: nbgrader's import, a
+few seconds, is paid once per worker instead of once per notebook).
+
+All use nbgrader's Python API in this process, with the configuration from
+``autograder.nbgrader_config`` only (no nbgrader_config.py of anyone's is read).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.feedback import ANSI, check_html, scrub_text, secret_lines
+from autograder.nbgrader_config import build_config
+
+KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
+UNRESPONSIVE = ("UnresponsiveKernelError", "became unresponsive")
+
+
+def _api(root: Path, timeout: int, **kwargs):
+    from nbgrader.apps import NbGraderAPI
+
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    config = build_config(root, timeout=timeout, **kwargs)
+    api = NbGraderAPI(config=config)
+    api.log.setLevel(logging.INFO)
+    return api
+
+
+def failure_reason(log: str, error: str, timeout: int = 0) -> str:
+    """One line that says why nbgrader could not grade a submission."""
+    text = ANSI.sub("", f"{log}\n{error}")
+    if any(s in text for s in KERNEL_DIED):
+        return ("the kernel died while running the notebook "
+                "(os._exit, a crash, or running out of memory)")
+    if any(s in text for s in UNRESPONSIVE):
+        return "the kernel stopped responding (an endless loop that ignores interrupts?)"
+    if "CellTimeoutError" in text:
+        return (f"a cell ran past the {timeout} s limit and did not stop when interrupted "
+                "(it ignores KeyboardInterrupt?)")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    boring = ("NbGraderException", "Traceback", "There was an error processing", "Please see")
+    for pattern in (r"^[\w.]+(Error|Exception|Exit): .+", r"^\[ERROR\] .+"):
+        hits = [ln for ln in lines if re.match(pattern, ln) and not any(b in ln for b in boring)]
+        if hits:
+            return "nbgrader: " + hits[-1].removeprefix("[ERROR] ")[:300]
+    return "nbgrader could not grade the notebook (see the log)"
+
+
+def prepare(root: Path, assignments: list[str]) -> int:
+    api = _api(root, timeout=30)
+    failed = 0
+    for assignment in assignments:
+        result = api.generate_assignment(assignment, force=True, create=True)
+        log = (result.get("log") or "") + (result.get("error") or "")
+        (root / f"generate_{assignment}.log").write_text(log)
+        if not result.get("success"):
+            failed += 1
+            print(f"{assignment}: {failure_reason(log, '')}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _grades(root: Path, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "course") as gb:
+        sub = gb.find_submission(assignment, student)
+        cells = []
+        for notebook in sub.notebooks:
+            for g in notebook.grades:
+                cells.append({
+                    "notebook": notebook.name,
+                    "grade_id": g.name,
+                    "score": float(g.score or 0.0),
+                    "max_score": float(g.max_score or 0.0),
+                    "needs_manual_grade": bool(g.needs_manual_grade),
+                })
+        return {"score": float(sub.score or 0.0), "max_score": float(sub.max_score or 0.0),
+                "cells": cells}
+
+
+def _timeouts(nb_path: Path) -> list[str]:
+    """Grade ids (or cell numbers) of the cells that ran past the time limit."""
+    if not nb_path.exists():
+        return []
+    nb = nbformat.read(nb_path, as_version=4)
+    out = []
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                out.append(gid or f"cell {index + 1}")
+                break
+    return out
+
+
+def grade(jobdir: Path) -> int:
+    job = json.loads((jobdir / "job.json").read_text())
+    assignment, student, notebook = job["assignment"], job["student"], job["notebook"]
+    scrub = dict(job.get("scrub", {}))
+    scrub[str(jobdir.resolve())] = "<grader>"
+    if str(jobdir) != str(jobdir.resolve()):
+        scrub[str(jobdir)] = "<grader>"
+    notes_file = jobdir / "feedback_notes.jsonl"
+    api = _api(jobdir, timeout=job["timeout"], notes_file=notes_file, scrub=scrub)
+    result: dict = {"ok": False, "seconds": {}}
+    logs = []
+
+    t0 = time.perf_counter()
+    auto = api.autograde(assignment, student, force=True, create=True)
+    result["seconds"]["autograde"] = round(time.perf_counter() - t0, 2)
+    logs.append("== autograde ==\n" + (auto.get("log") or "") + (auto.get("error") or ""))
+    autograded = jobdir / "autograded" / student / assignment / f"{notebook}.ipynb"
+    if not auto.get("success") or not autograded.exists():
+        result["reason"] = failure_reason(auto.get("log") or "", auto.get("error") or "",
+                                          job["timeout"])
+        return _finish(jobdir, result, logs)
+    result.update(_grades(jobdir, assignment, student))
+    result["timeouts"] = _timeouts(autograded)
+
+    t0 = time.perf_counter()
+    fb = api.generate_feedback(assignment, student, force=True)
+    result["seconds"]["feedback"] = round(time.perf_counter() - t0, 2)
+    logs.append("== generate_feedback ==\n" + (fb.get("log") or "") + (fb.get("error") or ""))
+    html_path = jobdir / "feedback" / student / assignment / f"{notebook}.html"
+    result["ok"] = True
+    result["notes"] = []
+    if notes_file.exists():
+        result["notes"] = [json.loads(ln) for ln in notes_file.read_text().splitlines() if ln]
+    if not fb.get("success") or not html_path.exists():
+        result["feedback_error"] = failure_reason(fb.get("log") or "", fb.get("error") or "")
+        return _finish(jobdir, result, logs)
+    page = scrub_text(html_path.read_text(encoding="utf-8"), scrub)
+    problem = check_html(page, secret_lines(nbformat.read(autograded, as_version=4)))
+    if problem:
+        html_path.unlink()
+        result["feedback_error"] = f"feedback withheld: {problem}"
+    else:
+        html_path.write_text(page, encoding="utf-8")
+        result["feedback"] = str(html_path.relative_to(jobdir))
+    return _finish(jobdir, result, logs)
+
+
+def _finish(jobdir: Path, result: dict, logs: list[str]) -> int:
+    (jobdir / "nbgrader.log").write_text("\n".join(logs), encoding="utf-8")
+    tmp = jobdir / "result.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(jobdir / "result.json")
+    return 0
+
+
+def serve() -> int:
+    """Grade the job folders read from stdin, one per line; answer "done JOBDIR" on stdout.
+
+    Paying nbgrader's import once per process instead of once per notebook saves a few
+    seconds a notebook. Stray prints go to stderr: stdout carries only the answers.
+    """
+    import traceback
+
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        jobdir = Path(line.rstrip("\n"))
+        if not line.strip():
+            continue
+        try:
+            grade(jobdir)
+        except Exception as e:  # one job's failure must not end the others
+            _finish(jobdir, {"ok": False, "reason": f"grading error: {type(e).__name__}: {e}"},
+                    [traceback.format_exc()])
+        answers.write(f"done {jobdir}\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) >= 2 and argv[0] == "prepare":
+        return prepare(Path(argv[1]), argv[2:])
+    if len(argv) == 2 and argv[0] == "grade":
+        return grade(Path(argv[1]))
+    if argv == ["serve"]:
+        return serve()
+    print("usage: python -m autograder.worker prepare ROOT ASSIGNMENT... | grade JOBDIR | serve",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

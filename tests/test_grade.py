@@ -1,0 +1,383 @@
+"""`course grade`: nbgrader autograding of a folder of submissions (autograder.grade).
+
+Most tests share one grading run of a tiny two-exercise source notebook (built here, so
+they do not depend on any chapter) over a class of students who between them submit
+every kind of file an instructor meets. The last test does the real chapter-1 round
+trip (release -> submit -> autograde -> feedback -> export) when its source exists.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.feedback import html_text
+from autograder.grade import COLUMNS, grade
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER = "HIDDEN-MARKER-7f3a9c"  # appears only inside the hidden tests
+SLUG = "01_demo"
+
+
+def _solution_meta(i: str) -> dict:
+    return {"nbgrader": {"grade": False, "grade_id": f"exercise-{i}", "locked": False,
+                         "schema_version": 3, "solution": True, "task": False}}
+
+
+def _check_meta(i: str, points: int) -> dict:
+    return {"nbgrader": {"grade": True, "grade_id": f"check-{i}", "locked": True,
+                         "points": points, "schema_version": 3, "solution": False,
+                         "task": False}}
+
+
+def source_notebook() -> nbformat.NotebookNode:
+    """An instructor source notebook in the shape course.build makes: 2 exercises, 5 points."""
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.cells = [
+        new_markdown_cell("# A demo chapter"),
+        new_code_cell("import math"),
+        new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n"
+                      "    ### END SOLUTION", metadata=_solution_meta("add")),
+        new_code_cell('assert add(1, 2) == 3, "add(1, 2) should be 3"\n'
+                      "### BEGIN HIDDEN TESTS\n"
+                      f'assert add(-1, 1) == 0, "{MARKER} add"\n'
+                      "### END HIDDEN TESTS", metadata=_check_meta("add", 2)),
+        new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
+                      "    ### END SOLUTION", metadata=_solution_meta("square")),
+        new_code_cell('assert square(3) == 9, "square(3) should be 9"\n'
+                      "### BEGIN HIDDEN TESTS\n"
+                      f'assert square(-2) == 4, "{MARKER} square"\n'
+                      "### END HIDDEN TESTS", metadata=_check_meta("square", 3)),
+    ]
+    return nb
+
+
+def without_hidden_tests(nb):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        cell.source = re.sub(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*",
+                             "", cell.source, flags=re.S)
+    return nb
+
+
+def stubs(nb):
+    """What nbgrader releases: solutions replaced by a stub, hidden tests removed."""
+    nb = without_hidden_tests(nb)
+    for cell in nb.cells:
+        cell.source = re.sub(r"([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION",
+                             r"\1# YOUR CODE HERE\n\1raise NotImplementedError()",
+                             cell.source, flags=re.S)
+    return nb
+
+
+def with_code(nb, name: str, body: str):
+    """The solution with function `name` replaced by `body` (a student's attempt)."""
+    nb = without_hidden_tests(nb)
+    for cell in nb.cells:
+        if cell.source.startswith(f"def {name}("):
+            cell.source = body
+    return nb
+
+
+def write(path: Path, nb) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def feedback_files(out: Path) -> list[Path]:
+    return [p for p in (out / "feedback").rglob("*") if p.is_file()]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """One grading run over a class with every kind of submission."""
+    tmp = tmp_path_factory.mktemp("grade")
+    subs, out = tmp / "submissions", tmp / "out"
+    src = source_notebook()
+    solution = without_hidden_tests(src)
+
+    alice = copy.deepcopy(solution)  # the solution, and it shows the grading scale
+    alice.cells.insert(2, new_code_cell('import os\nprint("scale=" + os.environ["COURSE_SCALE"])'))
+    write(subs / "alice" / f"{SLUG}.ipynb", alice)
+    write(subs / "bob" / f"{SLUG}.ipynb", stubs(src))
+    # passes the visible check of `add`, fails its hidden test
+    write(subs / "carol" / f"{SLUG}.ipynb",
+          with_code(src, "add", "def add(a, b):\n    return abs(a) + b"))
+    (subs / "dave").mkdir(parents=True)
+    (subs / "dave" / f"{SLUG}.ipynb").write_text('{"cells": [}')  # broken JSON
+    write(subs / "erin" / "homework.ipynb", solution)  # misnamed
+    (subs / "frank").mkdir()
+    (subs / "frank" / f"{SLUG}.ipynb").write_bytes(b"")  # empty
+    (subs / "grace").mkdir()
+    (subs / "grace" / f"{SLUG}.ipynb").write_bytes(bytes(range(256)) * 4)  # binary
+    heidi = copy.deepcopy(solution)  # tries to print the hidden tests from the history
+    heidi.cells.append(new_code_cell("print(_ih)\nprint(In[-3])"))
+    heidi.cells.append(new_markdown_cell("### BEGIN HIDDEN TESTS (typed by the student)"))
+    write(subs / "heidi" / f"{SLUG}.ipynb", heidi)
+    write(subs / "ivan" / f"{SLUG} (1).ipynb", solution)  # a browser's renamed copy
+    # `add` never returns: the cell is stopped at the time limit, the rest still runs
+    write(subs / "judy" / f"{SLUG}.ipynb",
+          with_code(src, "add", "import time\ntime.sleep(600)\ndef add(a, b):\n    return a + b"))
+
+    # the kernel dies: this notebook cannot be graded, the others are
+    write(subs / "kim" / f"{SLUG}.ipynb", with_code(src, "add", "import os\nos._exit(1)"))
+    # ignores the interrupt at the time limit: nbgrader gives up on the notebook
+    write(subs / "nia" / f"{SLUG}.ipynb", with_code(
+        src, "add", "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "time.sleep(600)"))
+    liam = copy.deepcopy(solution)  # deleted a graded test cell
+    liam.cells = [c for c in liam.cells if not c.source.startswith("assert square")]
+    write(subs / "liam" / f"{SLUG}.ipynb", liam)
+
+    out.mkdir()
+    (out / "gradebook.csv").write_text("an earlier gradebook\n")
+    start = time.perf_counter()
+    rc = grade(subs, out, timeout=8, workers=2, sources={SLUG: src})
+    seconds = time.perf_counter() - start
+    with open(out / "gradebook.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    print(f"\ngraded the demo class in {seconds:.1f} s")
+    return {"rc": rc, "out": out, "rows": rows, "tmp": tmp, "subs": subs}
+
+
+def row(graded, student: str, assignment: str = SLUG) -> dict:
+    hits = [r for r in graded["rows"] if r["student"] == student and r["assignment"] == assignment]
+    assert len(hits) == 1, f"expected one row for {student}/{assignment}: {graded['rows']}"
+    return hits[0]
+
+
+def test_exit_code_and_columns(graded):
+    assert graded["rc"] == 0
+    with open(graded["out"] / "gradebook.csv", newline="") as fh:
+        header = next(csv.reader(fh))
+    assert header == COLUMNS == ["student", "assignment", "score", "max_score", "status", "reason"]
+    for r in graded["rows"]:
+        assert r["status"] in ("graded", "flagged", "failed"), r
+
+
+def test_solution_gets_full_marks(graded):
+    r = row(graded, "alice")
+    assert (r["score"], r["max_score"], r["status"], r["reason"]) == ("5", "5", "graded", "")
+
+
+def test_stubs_get_zero(graded):
+    r = row(graded, "bob")
+    assert (r["score"], r["max_score"], r["status"]) == ("0", "5", "graded")
+
+
+def test_hidden_test_failure_costs_its_points(graded):
+    r = row(graded, "carol")
+    assert (r["score"], r["status"]) == ("3", "graded")
+
+
+def test_bad_files_fail_with_a_reason(graded):
+    dave = row(graded, "dave")
+    assert dave["status"] == "failed" and "invalid JSON" in dave["reason"]
+    assert dave["max_score"] == "5" and dave["score"] == "0"
+    erin = row(graded, "erin", "homework.ipynb")
+    assert erin["status"] == "failed" and "unrecognised file name" in erin["reason"]
+    assert f"{SLUG}.ipynb" in erin["reason"]
+    assert row(graded, "erin")["reason"] == "no submission"
+    assert row(graded, "frank")["reason"] == "empty file"
+    grace = row(graded, "grace")
+    assert grace["status"] == "failed" and "binary" in grace["reason"]
+
+
+def test_renamed_copy_is_graded_and_flagged(graded):
+    r = row(graded, "ivan")
+    assert (r["score"], r["status"]) == ("5", "flagged")
+    assert f"{SLUG} (1).ipynb" in r["reason"]
+
+
+def test_a_cell_past_the_time_limit_is_stopped_and_the_rest_runs(graded):
+    r = row(graded, "judy")
+    assert (r["score"], r["status"]) == ("3", "graded")
+    assert "8 s cell limit" in r["reason"]
+
+
+def test_dead_kernel_fails_that_notebook_only(graded):
+    r = row(graded, "kim")
+    assert r["status"] == "failed" and "kernel died" in r["reason"]
+    assert (r["score"], r["max_score"]) == ("0", "5")
+    page = html_text((graded["out"] / "feedback" / "kim" / SLUG / f"{SLUG}.html").read_text())
+    assert "kernel died" in page
+
+
+def test_a_cell_that_ignores_the_interrupt_fails_the_notebook(graded):
+    r = row(graded, "nia")
+    assert r["status"] == "failed"
+    assert "8 s limit" in r["reason"] and "interrupt" in r["reason"]
+
+
+def test_deleted_test_cell_scores_zero_and_is_flagged(graded):
+    r = row(graded, "liam")
+    assert (r["score"], r["status"]) == ("2", "flagged")
+    assert "check-square" in r["reason"]
+
+
+def test_one_row_per_student_and_assignment(graded):
+    keys = [(r["student"], r["assignment"]) for r in graded["rows"]]
+    assert len(keys) == len(set(keys))
+    students = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan",
+                "judy", "kim", "liam", "nia"}
+    assert {s for s, a in keys if a == SLUG} == students
+
+
+def test_feedback_never_shows_hidden_tests(graded):
+    files = feedback_files(graded["out"])
+    assert len(files) == 13  # everyone has a 01_demo row, and a page that explains it
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert MARKER not in text, path
+        assert "BEGIN HIDDEN TESTS" not in text, path
+
+
+def test_feedback_of_a_failing_hidden_test_says_so_without_details(graded):
+    page = html_text((graded["out"] / "feedback" / "carol" / SLUG / f"{SLUG}.html").read_text())
+    assert "A hidden test in this cell failed" in page
+    assert "add(-1, 1)" not in page
+
+
+def test_feedback_keeps_the_visible_check_error(graded):
+    page = html_text((graded["out"] / "feedback" / "bob" / SLUG / f"{SLUG}.html").read_text())
+    assert "NotImplementedError" in page
+    assert "this cell, line 1" in page
+    assert "Score: 0.0 / 5.0" in page
+
+
+def test_printing_the_input_history_is_removed_and_flagged(graded):
+    r = row(graded, "heidi")
+    assert (r["score"], r["status"]) == ("5", "flagged")
+    assert "hidden test code" in r["reason"]
+    page = html_text((graded["out"] / "feedback" / "heidi" / SLUG / f"{SLUG}.html").read_text())
+    assert "output removed by the grader" in page
+
+
+def test_feedback_has_no_instructor_paths(graded):
+    paths = [str(REPO), str(graded["tmp"]), "/tmp/course-grade-"]
+    for path in feedback_files(graded["out"]):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for p in paths:
+            assert p not in text, (path, p)
+
+
+def test_students_code_runs_at_tiny_scale(graded):
+    page = html_text((graded["out"] / "feedback" / "alice" / SLUG / f"{SLUG}.html").read_text())
+    assert "scale=tiny" in page
+
+
+def test_failed_submission_gets_a_feedback_page_with_the_reason(graded):
+    page = html_text((graded["out"] / "feedback" / "dave" / SLUG / f"{SLUG}.html").read_text())
+    assert "could not be graded" in page and "invalid JSON" in page
+
+
+def test_earlier_gradebook_is_kept(graded):
+    backups = list(graded["out"].glob("gradebook.csv.bak-*"))
+    assert len(backups) == 1
+    assert backups[0].read_text() == "an earlier gradebook\n"
+
+
+def test_submissions_are_not_touched(graded):
+    names = sorted(str(p.relative_to(graded["subs"])) for p in graded["subs"].rglob("*"))
+    assert all("autograded" not in n and "feedback" not in n for n in names)
+
+
+def test_a_job_past_its_deadline_is_stopped_with_its_kernel(tmp_path, monkeypatch):
+    import psutil
+
+    import autograder.grade as grade_module
+
+    monkeypatch.setattr(grade_module, "job_deadline", lambda timeout, ncells: 4.0)
+    tag = f"grade-test-{os.getpid()}-{time.time_ns()}"
+    monkeypatch.setenv("COURSE_GRADE_TEST_TAG", tag)  # the kernel inherits it
+    src = source_notebook()
+    write(tmp_path / "subs" / "olga" / f"{SLUG}.ipynb",
+          with_code(src, "add", "import time\ntime.sleep(600)"))
+    rc = grade(tmp_path / "subs", tmp_path / "out", timeout=300, sources={SLUG: src})
+    assert rc == 0
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as fh:
+        (r,) = list(csv.DictReader(fh))
+    assert r["status"] == "failed" and "4 s limit" in r["reason"], r
+
+    def ours(p):
+        try:
+            return p.environ().get("COURSE_GRADE_TEST_TAG") == tag
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return False
+
+    left = [p for p in psutil.process_iter() if p.pid != os.getpid() and ours(p)]
+    assert not left, [p.cmdline() for p in left]
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "empty", "no-students", "bad-timeout",
+                                  "out-inside"])
+def test_bad_arguments_give_one_line_and_nonzero_exit(case, tmp_path, capsys):
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    kwargs = {}
+    if case == "file":
+        subs.write_text("x")
+    elif case in ("empty", "bad-timeout", "out-inside", "no-students"):
+        subs.mkdir()
+        if case == "no-students":
+            write(subs / f"{SLUG}.ipynb", source_notebook())
+        if case in ("bad-timeout", "out-inside"):
+            write(subs / "alice" / f"{SLUG}.ipynb", source_notebook())
+        if case == "bad-timeout":
+            kwargs["timeout"] = 0
+        if case == "out-inside":
+            out = subs / "results"
+    rc = grade(subs, out, sources={SLUG: source_notebook()}, **kwargs)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1 and err[0].startswith("course grade: error:"), err
+    assert "Traceback" not in err[0]
+    assert not (out / "gradebook.csv").exists()
+
+
+# -- the real chapter: release -> submit -> autograde -> feedback -> export -------------
+
+CHAPTER_SOURCE = REPO / "solutions" / "01_word2vec.md"
+
+
+@pytest.mark.skipif(not CHAPTER_SOURCE.exists(),
+                    reason="solutions/01_word2vec.md is not written yet")
+def test_chapter_1_round_trip(tmp_path):
+    from course.build import chapters, source_notebook, student_notebook
+
+    ch = next(c for c in chapters() if c.slug == "01_word2vec")
+    source = source_notebook(ch)
+    hidden = [ln.strip() for cell in source.cells
+              for ln in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
+                                   cell.source, flags=re.S)
+              for ln in ln.splitlines() if len(ln.strip()) >= 12]
+    assert hidden, "chapter 1 has no hidden tests"
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    write(subs / "solution" / "01_word2vec.ipynb", without_hidden_tests(source))
+    write(subs / "stubs" / "01_word2vec.ipynb", student_notebook(ch))
+    start = time.perf_counter()
+    rc = grade(subs, out, timeout=120)
+    seconds = time.perf_counter() - start
+    assert rc == 0
+    with open(out / "gradebook.csv", newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    print(f"\nchapter 1: graded 2 notebooks in {seconds:.1f} s "
+          f"(workers={os.cpu_count()}): {rows}")
+    sol, stub = rows["solution"], rows["stubs"]
+    assert float(sol["max_score"]) > 0
+    assert sol["status"] == "graded" and sol["score"] == sol["max_score"], sol
+    assert stub["status"] == "graded" and float(stub["score"]) == 0.0, stub
+    for path in feedback_files(out):
+        text = html_text(path.read_text(encoding="utf-8"))
+        assert "BEGIN HIDDEN TESTS" not in text, path
+        for line in hidden:
+            assert line not in text, (path, line)
