@@ -51,7 +51,11 @@ STATUSES = ("graded", "flagged", "failed")
 
 
 class GradeError(Exception):
-    """A problem with the arguments or the course material: one line, no traceback."""
+    """A problem with the arguments: one line, no traceback, exit code 2."""
+
+
+class SetupError(GradeError):
+    """The course material could not be prepared for grading: exit code 1."""
 
 
 def grade(
@@ -66,20 +70,24 @@ def grade(
     """Autograde every submission in ``submissions``; write the results in ``out``.
 
     ``timeout``: seconds per notebook cell. ``workers``: notebooks graded at once
-    (default: one per CPU). ``sources``: assignment slug -> instructor source notebook
+    (default: one per CPU, as memory allows). ``sources``: assignment slug -> instructor source notebook
     (default: every chapter of ``course.build``). ``runner``: how each job runs (default:
     a local process, ``autograder.runner.SubprocessRunner``).
 
     Returns the exit code: 0 when the gradebook was written (whatever the students'
     results; failed submissions are rows in it), 2 for bad arguments, 1 when the course
-    material itself could not be prepared for grading.
+    material itself could not be prepared for grading, 130 when interrupted (Ctrl-C;
+    nothing is written then).
     """
     try:
         return _grade(Path(submissions), Path(out), timeout=timeout, workers=workers,
                       sources=sources, runner=runner)
     except GradeError as e:
         print(f"course grade: error: {e}", file=sys.stderr)
-        return 1 if getattr(e, "internal", False) else 2
+        return 1 if isinstance(e, SetupError) else 2
+    except KeyboardInterrupt:
+        print("course grade: interrupted; nothing was written", file=sys.stderr)
+        return 130
 
 
 def _check_args(submissions: Path, out: Path, timeout, workers) -> None:
@@ -103,16 +111,8 @@ def _course_chapters():
     try:
         from course.build import chapters, source_notebook
     except ImportError as e:
-        err = GradeError(f"cannot load the course chapters (course.build): {e}")
-        err.internal = True
-        raise err from None
+        raise SetupError(f"cannot load the course chapters (course.build): {e}") from None
     return {ch.slug: ch for ch in chapters()}, source_notebook
-
-
-def _internal_error(message: str) -> GradeError:
-    err = GradeError(message)
-    err.internal = True
-    return err
 
 
 def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
@@ -161,7 +161,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
     started = time.perf_counter()
     try:
         if todo:
-            nworkers = workers or max(1, min(len(todo), os.cpu_count() or 1))
+            nworkers = workers or default_workers(len(todo))
             env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
                               jupyter_path=root / "jupyter")
             _prepare(root, source_nbs, timeout, env)
@@ -187,7 +187,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
 def _checked_source(slug: str, nb) -> nbformat.NotebookNode:
     ids = grade_ids(nb)
     if not any(kind == "test" for kind in ids.values()):
-        raise _internal_error(f"the source notebook of {slug} has no graded test cells")
+        raise SetupError(f"the source notebook of {slug} has no graded test cells")
     return nb
 
 
@@ -213,10 +213,10 @@ def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
                               timeout=600)
     except subprocess.TimeoutExpired:
-        raise _internal_error("nbgrader generate_assignment did not finish in 600 s") from None
+        raise SetupError("nbgrader generate_assignment did not finish in 600 s") from None
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise _internal_error(f"could not prepare the assignments for nbgrader: {detail}")
+        raise SetupError(f"could not prepare the assignments for nbgrader: {detail}")
 
 
 def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict) -> dict[int, Job]:
@@ -238,6 +238,18 @@ def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict) -> 
         deadline = job_deadline(timeout, ncells)
         jobs[id(item)] = Job(item.student, item.assignment, internal, jobdir, deadline)
     return jobs
+
+
+def default_workers(njobs: int) -> int:
+    """One notebook per CPU, as many as memory allows (a torch kernel ~1.5 GB at most)."""
+    n = min(njobs, os.cpu_count() or 1)
+    try:
+        import psutil
+
+        n = min(n, int(psutil.virtual_memory().available // (1.5 * 2**30)))
+    except ImportError:  # pragma: no cover - psutil comes with ipykernel
+        pass
+    return max(1, n)
 
 
 def job_deadline(timeout: int, ncells: int) -> float:

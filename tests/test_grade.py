@@ -344,6 +344,56 @@ def test_bad_arguments_give_one_line_and_nonzero_exit(case, tmp_path, capsys):
     assert not (out / "gradebook.csv").exists()
 
 
+DEMO_MYST = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+---
+
+# A demo chapter
+
+```{code-cell} ipython3
+:exercise: add
+
+def add(a, b):
+    ### BEGIN SOLUTION
+    return a + b
+    ### END SOLUTION
+```
+
+```{code-cell} ipython3
+:check: add
+:points: 2
+
+assert add(1, 2) == 3, "add(1, 2) should be 3"
+### BEGIN HIDDEN TESTS
+assert add(-1, 1) == 0, "MARKER add"
+### END HIDDEN TESTS
+```
+""".replace("MARKER", MARKER)
+
+
+def test_default_sources_come_from_course_build(tmp_path, monkeypatch):
+    """grade() without `sources` grades against course.build's chapters (a scratch course)."""
+    import course.build as build
+
+    (tmp_path / "course" / "solutions").mkdir(parents=True)
+    (tmp_path / "course" / "solutions" / f"{SLUG}.md").write_text(DEMO_MYST)
+    monkeypatch.setattr(build, "ROOT", tmp_path / "course")
+    (ch,) = build.chapters()
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    write(subs / "solution" / f"{SLUG}.ipynb", without_hidden_tests(build.source_notebook(ch)))
+    write(subs / "stubs" / f"{SLUG}.ipynb", build.student_notebook(ch))
+    assert grade(subs, out, timeout=30) == 0
+    with open(out / "gradebook.csv", newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert (rows["solution"]["score"], rows["solution"]["max_score"]) == ("2", "2")
+    assert (rows["stubs"]["score"], rows["stubs"]["status"]) == ("0", "graded")
+    for path in feedback_files(out):
+        assert MARKER not in path.read_text(), path
+
+
 # -- the real chapter: release -> submit -> autograde -> feedback -> export -------------
 
 CHAPTER_SOURCE = REPO / "solutions" / "01_word2vec.md"
@@ -356,13 +406,17 @@ def test_chapter_1_round_trip(tmp_path):
 
     ch = next(c for c in chapters() if c.slug == "01_word2vec")
     source = source_notebook(ch)
-    hidden = [ln.strip() for cell in source.cells
-              for ln in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
-                                   cell.source, flags=re.S)
-              for ln in ln.splitlines() if len(ln.strip()) >= 12]
-    assert hidden, "chapter 1 has no hidden tests"
+    solution = without_hidden_tests(source)
+    visible = "\n".join(cell.source for cell in solution.cells)
+    blocks = [b for cell in source.cells
+              for b in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
+                                  cell.source, flags=re.S)]
+    assert blocks, "chapter 1 has no hidden tests"
+    # the hidden lines a student must never see (long enough to be specific, not visible)
+    hidden = {ln.strip() for b in blocks for ln in b.splitlines()
+              if len(ln.strip()) >= 12 and ln.strip() not in visible}
     subs, out = tmp_path / "submissions", tmp_path / "out"
-    write(subs / "solution" / "01_word2vec.ipynb", without_hidden_tests(source))
+    write(subs / "solution" / "01_word2vec.ipynb", solution)
     write(subs / "stubs" / "01_word2vec.ipynb", student_notebook(ch))
     start = time.perf_counter()
     rc = grade(subs, out, timeout=120)
