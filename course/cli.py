@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("book", help="build the book offline with warnings as errors")
     b.add_argument("--no-strict", dest="strict", action="store_false", help="keep going on warnings")
 
+    t = sub.add_parser("pretrain", help="pretrain a chapter's model and ship it as a checkpoint")
+    t.add_argument("name", help="checkpoint name, e.g. elmo")
+    t.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
+
     sub.add_parser("results", help="print the recorded results table")
     return p
 
@@ -88,6 +93,12 @@ def _dispatch(args) -> int:
 
         html = book.build(strict=args.strict)
         print(f"book: {html / 'index.html'}")
+        return 0
+    if args.command == "pretrain":
+        from course import checkpoints
+
+        info = checkpoints.pretrain(args.name, args.minutes)
+        print(json.dumps(info, indent=2, default=float))
         return 0
     if args.command == "results":
         from course import runner
