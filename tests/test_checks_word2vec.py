@@ -69,7 +69,7 @@ def test_check_passes_on_solution(solution, exercise):
         state = torch.get_rng_state()
         _run(exercise, solution)
         assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
-    assert time.perf_counter() - start < 3.0  # < 1 s on an idle core; slack for shared CI
+    assert time.perf_counter() - start < 5.0  # < 1 s on an idle core; slack for a busy CI
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
@@ -131,6 +131,7 @@ DIAGNOSES = {
     "model/vectors_not_copied": "copy",
     "similar/nn_dot_product": "dot product",
     "similar/nn_query_included": "query word itself",
+    "similar/nn_skips_top_hit": "dropping the top hit is not enough",
     "similar/nn_normalises_in_place": "in place",
     "similar/analogy_a_minus_b": "b - a + c",
     "similar/analogy_no_exclusion": "exclude a, b and c",

@@ -705,23 +705,27 @@ def _topk_excluding(sims: torch.Tensor, exclude: list[torch.Tensor], k: int) -> 
 def check_similarity(nearest_neighbours, analogy) -> None:
     """Cosine neighbours and 3CosAdd analogies, query words excluded, scale invariant."""
     name = "nearest_neighbours"
-    # row 1 has the biggest dot product with row 0, row 2 the biggest cosine
-    emb = torch.tensor([[1.0, 0.0], [10.0, 1.0], [1.0, 0.05], [0.0, 1.0], [-1.0, 0.0]])
-    where = f"{name}(emb={emb.tolist()}, query=[0], k=2)"
-    got = call(nearest_neighbours, emb.clone(), torch.tensor([0]), 2, where=where)
+    # query 3 = [1, 0]: row 0 points the same way (cosine exactly 1), row 2 is next by
+    # cosine, row 1 has the biggest dot product
+    emb = torch.tensor([[3.0, 0.0], [10.0, 1.0], [1.0, 0.05], [1.0, 0.0], [0.0, 1.0],
+                        [-1.0, 0.0]])
+    where = f"{name}(emb=[[3, 0], [10, 1], [1, 0.05], [1, 0], [0, 1], [-1, 0]], query=[3], k=3)"
+    got = call(nearest_neighbours, emb.clone(), torch.tensor([3]), 3, where=where)
     expect_tensor(got, where)
-    expect_shape(got, (1, 2), where, "one row of k neighbour ids per query")
+    expect_shape(got, (1, 3), where, "one row of k neighbour ids per query")
     expect_dtype(got, torch.long, where, "neighbours are word ids: a LongTensor")
-    if got.tolist() != [[2, 1]]:
+    if got.tolist() != [[0, 2, 1]]:
         g = got.tolist()[0]
-        if 0 in g:
-            hint = "the query word itself was returned: exclude it (it is its own best match)"
-        elif g == [1, 2]:
+        if 3 in g:
+            hint = ("the query word itself was returned: exclude it by its id (set its "
+                    "similarity to -inf before ranking); dropping the top hit is not enough, "
+                    "another word can be exactly as similar as the query is to itself")
+        elif g[0] == 1:
             hint = ("ranked by dot product: a long vector wins however far its angle; normalise "
                     "the rows to unit length first (cosine similarity)")
         else:
             hint = "rank by cosine similarity, most similar first"
-        fail(f"{where}: neighbour ids", [[2, 1]], got.tolist(), hint)
+        fail(f"{where}: neighbour ids", [[0, 2, 1]], got.tolist(), hint)
 
     g = _gen(7)
     V, D = 40, 6

@@ -425,12 +425,11 @@ _SIMILAR = [
             sims[torch.arange(len(query)), query] = -float("inf")
             return sims.topk(k, dim=1).indices
     """),
-    _m("similar", "nn_drops_first", """
+    _m("similar", "nn_skips_top_hit", """
         def nearest_neighbours(emb, query, k):
-            # "the first hit is always the query itself": not true with duplicate rows,
-            # and here applied to the dot product, whose first hit is the longest vector
-            sims = emb[query] @ emb.T
-            return sims.topk(k + 1, dim=1).indices[:, 1:]
+            # "the top hit is always the query itself": not when another row is parallel
+            unit = F.normalize(emb, dim=1)
+            return (unit[query] @ unit.T).topk(k + 1, dim=1).indices[:, 1:]
     """),
     _m("similar", "analogy_a_minus_b", """
         def analogy(emb, a, b, c):
