@@ -21,6 +21,11 @@ parallel, and a crash loses one job only) → ``nbgrader autograde`` → scores 
 that job's gradebook → ``nbgrader generate_feedback``. Jobs run through a
 ``autograder.runner.Runner``, the seam where an isolated (sandboxed) runner plugs in.
 Students' code runs with ``COURSE_SCALE=tiny`` and ``timeout`` seconds per cell.
+
+Share ``feedback/`` with students, not ``logs/``: nbgrader's logs can quote test cells.
+``COURSE_GRADE_KEEP=1`` keeps the temporary grading folder (its path is printed): each
+``jobs/<id>-<assignment>/`` there is one student's nbgrader course directory, with
+``nbgrader.log`` and ``result.json``; ``nbgrader_config.py`` at its top says the settings.
 """
 
 from __future__ import annotations
@@ -128,10 +133,16 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
 
         def get_source(slug):
             if slug not in cache:
-                cache[slug] = source_notebook(chapters[slug])
+                try:
+                    cache[slug] = source_notebook(chapters[slug])
+                except Exception as e:  # a malformed source: say which and why, no traceback
+                    raise SetupError(f"cannot build the source notebook of {slug}: {e}") from None
             return cache[slug]
 
-    students, items = scan(submissions, slugs)
+    try:
+        students, items = scan(submissions, slugs)
+    except OSError as e:
+        raise GradeError(f"cannot read the submissions: {e}") from None
     if not students:
         if items:
             raise GradeError(f"no student folders in {submissions} "
@@ -156,6 +167,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
 
     todo = [i for i in items if i.status == "pending"]
     outcomes: dict[int, Outcome] = {}
+    nworkers = 0
     keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     started = time.perf_counter()
@@ -173,14 +185,17 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
                 runner.close()
         wall = time.perf_counter() - started
         rows = _rows(items, outcomes, max_scores, timeout)
-        _write_outputs(out, items, outcomes, rows, assignments)
+        try:
+            _write_outputs(out, items, outcomes, rows, assignments)
+        except OSError as e:
+            raise GradeError(f"cannot write the results in {out}: {e}") from None
     finally:
         if keep:
             print(f"course grade: kept the grading folder {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
     _print_table(rows)
-    _print_summary(rows, outcomes, wall, out, len(todo) and nworkers)
+    _print_summary(rows, outcomes, wall, out, nworkers)
     return 0
 
 
