@@ -7,7 +7,6 @@ a stub (raise NotImplementedError) is reported as "not implemented".
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tests.mutants import apply
 from tests.mutants.word2vec import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[1]
-SOLUTION = Path(os.environ.get("W2V_DEV", ROOT / "solutions" / "01_word2vec.md"))  # DEV
+SOLUTION = ROOT / "solutions" / "01_word2vec.md"
 
 # exercise id -> (check, names of the learner objects it takes, names its messages use)
 CHECKS = {
