@@ -1,0 +1,1046 @@
+"""Visible checks for Chapter 2, "ELMo: from words to words-in-context".
+
+One check per exercise. Each takes the learner's function(s) or class, runs small
+seeded cases and property tests, and raises `AssertionError` naming the function,
+what was expected, what was got, and the likely bug. A passing check returns None.
+
+    check_char_ids(char_ids)
+    check_highway(Highway)
+    check_char_cnn(CharCNN)
+    check_lm_targets(lm_targets)
+    check_bilm_loss(bilm_loss)
+    check_scalar_mix(ScalarMix)
+    check_contextual_features(contextual_features, BiLM)
+    check_tagger(Tagger, span_f1)
+
+The checks run in the learner's kernel: they import only torch, use their own seeded
+generators, and leave the global random state as they found it. The character
+vocabulary is PAD = 0, BOW = 1, EOW = 2, UTF-8 byte b -> b + 3 (259 ids).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ._common import (
+    call,
+    expect_close,
+    expect_dtype,
+    expect_equal,
+    expect_finite,
+    expect_shape,
+    expect_tensor,
+    expect_true,
+    fail,
+    show,
+)
+
+__all__ = [
+    "check_char_ids",
+    "check_highway",
+    "check_char_cnn",
+    "check_lm_targets",
+    "check_bilm_loss",
+    "check_scalar_mix",
+    "check_contextual_features",
+    "check_tagger",
+]
+
+PAD, BOW, EOW, OFFSET = 0, 1, 2, 3
+IGNORE = -100
+_FLOATS = (torch.float32, torch.float64)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _close(a, b, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        return False
+    a = a.detach().to(torch.float64)
+    b = b.detach().to(torch.float64)
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def _which(got, alternatives: Sequence[tuple[torch.Tensor, str]], default: str,
+           atol: float = 1e-5) -> str:
+    """The hint of the first wrong alternative that `got` reproduces, else `default`."""
+    return next((hint for alt, hint in alternatives if _close(got, alt, atol=atol)), default)
+
+
+def _build(cls, where: str, *args, seed: int = 0, **kwargs):
+    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = call(cls, *args, where=where, **kwargs)
+    expect_true(isinstance(model, nn.Module), where,
+                "subclass nn.Module and call super().__init__() first",
+                expected="an nn.Module", got=type(model).__name__)
+    return model
+
+
+def _word_ids(word: str, max_word_len: int) -> list[int]:
+    data = list(word.encode("utf-8"))[: max_word_len - 2]
+    ids = [BOW] + [b + OFFSET for b in data] + [EOW]
+    return ids + [PAD] * (max_word_len - len(ids))
+
+
+def _chars(sentences: Sequence[Sequence[str]], max_word_len: int) -> torch.Tensor:
+    """(B, T, L) char ids of padded sentences (a padding token is all PAD)."""
+    T = max(len(s) for s in sentences)
+    rows = [[_word_ids(w, max_word_len) for w in s] + [[PAD] * max_word_len] * (T - len(s))
+            for s in sentences]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def _positions(diff: torch.Tensor) -> list[int]:
+    """Positions t (dim 0 of a (T, ...) tensor) whose entries differ from zero."""
+    return [int(t) for t in diff.flatten(1).abs().amax(1).gt(0).nonzero().flatten()]
+
+
+# ------------------------------------------------------------------------ 1. char ids
+
+def _explain_char_row(got: list[int], want: list[int], word: str, L: int) -> str:
+    raw = list(word.encode("utf-8"))
+    n = len(raw)
+    kept = raw[: L - 2]
+    if got and want and got[0] != BOW:
+        if got[0] == raw[0] + OFFSET:
+            return "the word must start with BOW (id 1): [BOW] + bytes + [EOW]"
+        return "position 0 holds BOW (id 1)"
+    if n > L - 2:
+        if got[-1] != EOW and got[1:L] == [b + OFFSET for b in raw[: L - 1]]:
+            return (f"EOW was cut off: a word longer than max_word_len - 2 = {L - 2} bytes keeps "
+                    "its first max_word_len - 2 bytes, then BOW and EOW are added (truncate the "
+                    "bytes first, not the finished id list)")
+        if got[-1] != EOW:
+            return "a truncated word must still end with EOW (id 2) in its last slot"
+        if got[1:-1] == [b + OFFSET for b in raw[-(L - 2):]]:
+            return "keep the FIRST max_word_len - 2 bytes of a long word, not the last ones"
+        return f"a long word keeps BOW, its first {L - 2} bytes, and EOW"
+    end = len(kept) + 1
+    if got[1:end] == kept:
+        return "byte b has id b + 3 (ids 0, 1, 2 are PAD, BOW and EOW): add the offset 3"
+    if any(ord(c) > 127 for c in word) and got[1:1 + len(word)] == [ord(c) + OFFSET for c in word]:
+        return ("characters were numbered with ord(); use the UTF-8 bytes, word.encode('utf-8'): "
+                "'é' is two bytes, and ord('€') = 8364 would fall outside the 259 ids")
+    if got[1:end] != want[1:end]:
+        return "the middle of the row is the word's UTF-8 bytes, each plus 3"
+    if got[end] != EOW:
+        return "after the last byte comes EOW (id 2)"
+    if any(v != PAD for v in got[end + 1:]):
+        return "pad the rest of the row with PAD = 0 (torch.zeros, then fill the start)"
+    return "[BOW] + [b + 3 for b in word.encode('utf-8')] + [EOW], right-padded with 0"
+
+
+def check_char_ids(char_ids) -> None:
+    """BOW + UTF-8 bytes (+3) + EOW, right-padded with 0; long words keep BOW and EOW."""
+    name = "char_ids"
+    cases = [
+        (["the", "cat", "a"], 8),
+        (["héllo", "€5", "x"], 10),
+        (["abcdefghij", "abcd", "abcde", "ab"], 6),  # too long; exactly L - 2; L - 1; short
+    ]
+    for tokens, L in cases:
+        where = f"{name}({tokens!r}, max_word_len={L})"
+        got = call(char_ids, list(tokens), L, where=where)
+        expect_tensor(got, where)
+        expect_dtype(got, torch.long, where, "ids are integers: build the tensor with "
+                     "dtype=torch.long")
+        expect_shape(got, (len(tokens), L), where,
+                     "one row of max_word_len ids per token: (N, max_word_len)")
+        for i, word in enumerate(tokens):
+            want = _word_ids(word, L)
+            row = got[i].tolist()
+            if row != want:
+                fail(f"{where}: row {i} ({word!r})", str(want), str(row),
+                     _explain_char_row(row, want, word, L))
+    where = f"{name}(['hi', 'there'])"
+    got = call(char_ids, ["hi", "there"], where=where)
+    expect_shape(got, (2, 50), where, "the default max_word_len is 50")
+    expect_equal(got[1], torch.tensor(_word_ids("there", 50)), f"{where}: row 1 ('there')")
+    where = f"{name}(['ß' * 40], max_word_len=50)"
+    got = call(char_ids, ["ß" * 40], 50, where=where)
+    expect_true(bool(((got >= 0) & (got < 259)).all()), f"{where}: ids",
+                "every id must lie in 0..258 (PAD, BOW, EOW and 256 byte values)",
+                expected="ids in 0..258", got=show(got))
+    expect_equal(got[0], torch.tensor(_word_ids("ß" * 40, 50)), f"{where}: row 0",
+                 "80 UTF-8 bytes: keep the first 48, between BOW and EOW")
+
+
+# ------------------------------------------------------------------------- 2. highway
+
+def _highway_parts(x, layer, dim):
+    z = x.double() @ layer.weight.detach().double().T + layer.bias.detach().double()
+    return z[..., :dim], z[..., dim:]
+
+
+def _highway_ref(x, layers, dim):
+    y = x.double()
+    for layer in layers:
+        h, g = _highway_parts(y, layer, dim)
+        s = torch.sigmoid(g)
+        y = s * torch.relu(h) + (1 - s) * y
+    return y
+
+
+def _highway_alternatives(x, layer, dim):
+    h, g = _highway_parts(x, layer, dim)
+    s = torch.sigmoid(g)
+    x = x.double()
+    g_first, h_second = h, g
+    s_first = torch.sigmoid(g_first)
+    return [
+        (s * x + (1 - s) * torch.relu(h),
+         "the gate is on the wrong branch: y = g * relu(W_h x) + (1 - g) * x, so a closed gate "
+         "(g near 0, the negative bias at init) carries x through unchanged"),
+        (s * torch.relu(h),
+         "the carry term is missing: y = g * relu(W_h x) + (1 - g) * x"),
+        (g * torch.relu(h) + (1 - g) * x,
+         "the gate must go through a sigmoid, g = sigmoid(W_g x), so it lies in (0, 1)"),
+        (s_first * torch.relu(h_second) + (1 - s_first) * x,
+         "the Linear's output is split as [transform | gate]: the first dim outputs are the "
+         "transform W_h x, the last dim outputs the gate"),
+        (s * h + (1 - s) * x, "the transform branch needs its ReLU: relu(W_h x)"),
+        (torch.relu(s * h + (1 - s) * x),
+         "the ReLU belongs on the transform branch only, not on the mixed output"),
+    ]
+
+
+def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
+    """y = g * relu(W_h x) + (1 - g) * x per layer, g = sigmoid(W_g x); carry by default."""
+    name = "Highway"
+    dim = 4
+    where = f"{name}({dim})"
+    model = _build(Highway, where, dim)
+    layers = getattr(model, "layers", None)
+    expect_true(isinstance(layers, nn.ModuleList), f"{where}: self.layers",
+                "store the layers as self.layers = nn.ModuleList([...]) so that they are "
+                "registered (a plain list hides them from .parameters())",
+                expected="an nn.ModuleList", got=type(layers).__name__)
+    expect_true(len(layers) == 1, f"{where}: len(self.layers)", "n_layers defaults to 1",
+                expected=1, got=len(layers))
+    layer = layers[0]
+    expect_true(isinstance(layer, nn.Linear) and layer.in_features == dim
+                and layer.out_features == 2 * dim, f"{where}: self.layers[0]",
+                "one nn.Linear(dim, 2 * dim) per layer: its output is split [transform | gate]",
+                expected=f"Linear(in_features={dim}, out_features={2 * dim})", got=repr(layer))
+    gate_bias = layer.bias.detach()[dim:]
+    expect_true(bool((gate_bias < 0).all()), f"{where}: gate bias at init (layers[0].bias[dim:])",
+                "initialise the gate bias negative (e.g. nn.init.constant_(bias[dim:], -2)) so "
+                "that a new highway layer mostly carries its input", expected="all < 0",
+                got=show(gate_bias))
+
+    g = _gen(21)
+    x = torch.randn(2, 3, dim, generator=g)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(2 * dim, dim, generator=g))
+        layer.bias.copy_(torch.randn(2 * dim, generator=g))
+    model.eval()
+    for bias, label in ((-1000.0, "closed (gate bias -1000): y must equal x"),
+                        (1000.0, "open (gate bias +1000): y must equal relu(W_h x + b_h)"),
+                        (None, "random weights")):
+        if bias is not None:
+            with torch.no_grad():
+                layer.bias[dim:] = bias
+        here = f"{where} with the gate {label}" if bias is not None else f"{where}, {label}"
+        with torch.no_grad():
+            got = call(model, x, where=f"{here}: forward(x (2, 3, {dim}))")
+        expect_shape(got, (2, 3, dim), here, "a highway layer keeps the shape of its input")
+        want = _highway_ref(x, layers, dim)
+        if not _close(got, want):
+            hint = _which(got, _highway_alternatives(x, layer, dim),
+                          "y = g * relu(W_h x) + (1 - g) * x with [W_h x | W_g x] = layer(x)")
+            expect_close(got, want, here, hint, atol=1e-5, rtol=1e-4)
+
+    where = f"{name}({dim}, n_layers=2)"
+    model = _build(Highway, where, dim, n_layers=2, seed=1)
+    layers = getattr(model, "layers", None)
+    expect_true(isinstance(layers, nn.ModuleList) and len(layers) == 2, f"{where}: self.layers",
+                "n_layers Linear layers in self.layers", expected="2 layers",
+                got=f"{len(layers) if layers is not None else 'no'} layers")
+    expect_true(layers[0] is not layers[1], f"{where}: self.layers",
+                "[nn.Linear(...)] * n repeats ONE layer n times; build a new nn.Linear per layer "
+                "(a list comprehension)", expected="2 distinct layers", got="the same layer twice")
+    with torch.no_grad():
+        for lay in layers:
+            lay.weight.copy_(torch.randn(2 * dim, dim, generator=g))
+            lay.bias.copy_(torch.randn(2 * dim, generator=g))
+        flat = torch.randn(5, dim, generator=g)
+        got = call(model, flat, where=f"{where}: forward(x (5, {dim}))")
+    expect_shape(got, (5, dim), where)
+    want = _highway_ref(flat, layers, dim)
+    if not _close(got, want):
+        hint = _which(got, [(_highway_ref(flat, layers[:1], dim),
+                             "only the first layer was applied: loop over every layer in "
+                             "self.layers, feeding each one's output to the next"),
+                            (_highway_ref(_highway_ref(flat, layers[:1], dim), layers[:1], dim),
+                             "the first layer was applied twice: use each layer of self.layers "
+                             "in turn")],
+                      "apply the layers in order, each to the previous layer's output")
+        expect_close(got, want, where, hint, atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------------------ 3. char CNN
+
+_CNN_KW = dict(n_chars=40, char_dim=5, filters=((1, 3), (2, 4), (3, 5)), n_highway=1, out_dim=6)
+_CNN_WORDS = [["ab", "c", "dab"], ["bead", "f"]]
+
+
+def _letters(sentences, max_word_len):
+    # map letters a..z into the small test vocabulary (ids 3..28), keep PAD/BOW/EOW
+    chars = _chars(sentences, max_word_len)
+    return torch.where(chars >= OFFSET, chars - ord("a"), chars)
+
+
+def _find_charcnn_parts(model, kw, where):
+    embs = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+    expect_true(len(embs) == 1, f"{where}: character embedding",
+                "one nn.Embedding(n_chars, char_dim, padding_idx=0)",
+                expected="exactly one nn.Embedding", got=f"{len(embs)}")
+    emb = embs[0]
+    expect_true(emb.num_embeddings == kw["n_chars"] and emb.embedding_dim == kw["char_dim"],
+                f"{where}: character embedding", "nn.Embedding(n_chars, char_dim, padding_idx=0)",
+                expected=f"Embedding({kw['n_chars']}, {kw['char_dim']})", got=repr(emb))
+    expect_true(emb.padding_idx == PAD, f"{where}: character embedding padding_idx",
+                "PAD characters (id 0) must embed to zeros and never train: padding_idx=0",
+                expected=PAD, got=emb.padding_idx)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+    want = [(kw["char_dim"], n, w) for w, n in kw["filters"]]
+    got = [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs]
+    expect_true(got == want, f"{where}: convolutions (in_channels, out_channels, width)",
+                "one nn.Conv1d(char_dim, n_filters, width) per (width, n_filters) in filters, "
+                "in that order (kept in an nn.ModuleList)", expected=str(want), got=str(got))
+    total = sum(n for _, n in kw["filters"])
+    highways = [m for m in model.modules()
+                if isinstance(getattr(m, "layers", None), nn.ModuleList)
+                and any(isinstance(lay, nn.Linear) for lay in m.layers)]
+    expect_true(len(highways) == 1, f"{where}: highway",
+                f"a Highway(total_filters, n_highway) module; here total_filters = {total}",
+                expected="one Highway module (with .layers)", got=f"{len(highways)}")
+    highway = highways[0]
+    shapes = [(lay.in_features, lay.out_features) for lay in highway.layers]
+    expect_true(shapes == [(total, 2 * total)] * kw["n_highway"], f"{where}: highway layers",
+                "the highway runs on the concatenated pooled filters: Highway(sum of n_filters, "
+                "n_highway)", expected=str([(total, 2 * total)] * kw["n_highway"]), got=str(shapes))
+    inside = {id(m) for m in highway.modules()}
+    projs = [m for m in model.modules() if isinstance(m, nn.Linear) and id(m) not in inside]
+    expect_true(len(projs) == 1 and projs[0].in_features == total
+                and projs[0].out_features == kw["out_dim"], f"{where}: projection",
+                "one nn.Linear(total_filters, out_dim) after the highway",
+                expected=f"Linear({total}, {kw['out_dim']})",
+                got=", ".join(repr(p) for p in projs) or "none")
+    return emb, convs, highway, projs[0]
+
+
+def _charcnn_ref(chars, parts, pool="max", relu=True, highway=True):
+    emb, convs, hw, proj = parts
+    B, T, L = chars.shape
+    e = emb(chars.reshape(B * T, L)).transpose(1, 2)
+    pooled = []
+    for conv in convs:
+        c = conv(e)
+        pooled.append(c.max(-1).values if pool == "max" else c.mean(-1))
+    h = torch.cat(pooled, -1)
+    if relu:
+        h = torch.relu(h)
+    if highway:
+        h = hw(h)
+    return proj(h).reshape(B, T, -1)
+
+
+def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
+    """Per-token char CNN: embed, convolve, max over positions, ReLU, highway, project."""
+    name = "CharCNN"
+    kw = _CNN_KW
+    shown = ", ".join(f"{k}={v}" for k, v in kw.items())
+    where = f"{name}({shown})"
+    model = _build(CharCNN, where, **kw)
+    model.eval()
+    parts = _find_charcnn_parts(model, kw, where)
+
+    L = 10  # every word leaves >= 3 (the widest filter) PAD characters
+    chars = _letters(_CNN_WORDS, L)  # (2, 3, 10); sentence 1 has one padding token
+    shape_hint = ("nn.Conv1d wants (N, channels, length): embed (B*T, L) ids to (B*T, L, C), "
+                  "transpose to (B*T, C, L), convolve, then max over the LAST dim (the character "
+                  "positions), giving (B*T, n_filters) per filter width")
+
+    def encode(ch, label):
+        here = f"{where}: forward(chars {tuple(ch.shape)}{label})"
+        with torch.no_grad():
+            out = call(model, ch, where=here, hint=shape_hint)
+        expect_tensor(out, here)
+        expect_shape(out, (*ch.shape[:2], kw["out_dim"]), here,
+                     "one out_dim vector per token: (B, T, out_dim)")
+        expect_finite(out, here)
+        return out
+
+    out = encode(chars, "")
+    for b, sentence in enumerate(_CNN_WORDS):
+        for t, word in enumerate(sentence):
+            alone = encode(chars[b:b + 1, t:t + 1], f", token {word!r} alone")
+            expect_close(alone[0, 0], out[b, t],
+                         f"{where}: token ({b}, {t}) {word!r} encoded alone vs in the batch",
+                         "each token must be encoded independently of its neighbours: reshape "
+                         "(B, T, L) to (B*T, L) and convolve over the L characters of each "
+                         "token, never across tokens (check every reshape/view/transpose)",
+                         atol=1e-5)
+    longer = torch.cat([chars, torch.zeros(2, 3, 6, dtype=torch.long)], dim=-1)
+    out_long = encode(longer, ", 6 more PAD characters per token")
+    real = torch.tensor([[True, True, True], [True, True, False]])
+    hint = ("appending PAD characters changed a word's vector: pool with the MAX over character "
+            "positions (a mean over positions counts the padding)")
+    if _close(out, _charcnn_ref(chars, parts, pool="mean")):
+        hint = "this is a mean over character positions: ELMo max-pools, " + hint
+    expect_close(out_long[real], out[real], f"{where}: words padded to 16 vs 10 characters",
+                 hint, atol=1e-5)
+    want = _charcnn_ref(chars, parts)
+    if not _close(out, want):
+        hint = _which(out, [
+            (_charcnn_ref(chars, parts, pool="mean"),
+             "mean-pooled: max-pool over the character positions instead"),
+            (_charcnn_ref(chars, parts, relu=False),
+             "the ReLU after the max-pool is missing"),
+            (_charcnn_ref(chars, parts, highway=False),
+             "the highway is skipped: pooled filters -> ReLU -> highway -> projection"),
+            (_charcnn_ref(chars, parts, relu=False, highway=False),
+             "ReLU and highway are both skipped: pooled filters -> ReLU -> highway -> projection"),
+        ], "embed -> Conv1d per width -> max over positions -> concat -> ReLU -> highway -> "
+           "projection, using the modules created in __init__")
+        expect_close(out, want, f"{where}: forward(chars (2, 3, 10))", hint, atol=1e-5)
+
+    kw2 = dict(kw, n_highway=2)
+    where2 = f"{name}(..., n_highway=2)"
+    model2 = _build(CharCNN, where2, **kw2)
+    _find_charcnn_parts(model2, kw2, where2)
+
+    where = f"{name}()"
+    model = _build(CharCNN, where)
+    model.eval()
+    chars = _chars([["default", "sizes"]], 50)
+    with torch.no_grad():
+        out = call(model, chars, where=f"{where}: forward(chars (1, 2, 50))")
+    expect_shape(out, (1, 2, 128), f"{where}: forward(chars (1, 2, 50))",
+                 "the defaults are n_chars=259, char_dim=16, four filter widths, out_dim=128")
+
+
+# -------------------------------------------------------------------------- 4. targets
+
+def check_lm_targets(lm_targets) -> None:
+    """fwd[t] = ids[t+1], bwd[t] = ids[t-1]; -100 past the ends and on padding."""
+    name = "lm_targets"
+    # padding holds id 7, a real word id: only `lengths` says where a sentence ends
+    ids = torch.tensor([[11, 12, 13, 14, 15], [21, 22, 23, 7, 7], [31, 7, 7, 7, 7]])
+    lengths = torch.tensor([5, 3, 1])
+    want_f = torch.tensor([[12, 13, 14, 15, IGNORE], [22, 23, IGNORE, IGNORE, IGNORE],
+                           [IGNORE] * 5])
+    want_b = torch.tensor([[IGNORE, 11, 12, 13, 14], [IGNORE, 21, 22, IGNORE, IGNORE],
+                           [IGNORE] * 5])
+    cases = [(ids, lengths, want_f, want_b),
+             (ids[:2, :4].clone(), torch.tensor([4, 4]),
+              torch.tensor([[12, 13, 14, IGNORE], [22, 23, 7, IGNORE]]),
+              torch.tensor([[IGNORE, 11, 12, 13], [IGNORE, 21, 22, 23]]))]
+    for ids, lengths, want_f, want_b in cases:
+        where = f"{name}(ids={ids.tolist()}, lengths={lengths.tolist()})"
+        keep = ids.clone(), lengths.clone()
+        out = call(lm_targets, ids, lengths, where=where)
+        expect_equal(ids, keep[0], f"{name}: ids after the call",
+                     "the input ids were modified in place: build new target tensors (clone)")
+        expect_equal(lengths, keep[1], f"{name}: lengths after the call",
+                     "lengths was modified in place")
+        expect_true(isinstance(out, (tuple, list)) and len(out) == 2, f"{where}: return value",
+                    "return two tensors, `fwd, bwd`", expected="a tuple (fwd, bwd)",
+                    got=f"{type(out).__name__}: {show(out)}")
+        B, T = ids.shape
+        pos = torch.arange(T)
+        real = pos[None, :] < lengths[:, None]
+        for got, want, label in ((out[0], want_f, "fwd"), (out[1], want_b, "bwd")):
+            here = f"{where}: {label}"
+            expect_tensor(got, here)
+            expect_dtype(got, torch.long, here, "targets are word ids: a LongTensor")
+            expect_shape(got, (B, T), here, "one target per position: (B, T)")
+            if torch.equal(got, want):
+                continue
+            bad = (got != want).nonzero()[0].tolist()
+            b, t = bad
+            nxt = torch.cat([ids[:, 1:], ids[:, :1]], 1)
+            prv = torch.cat([ids[:, -1:], ids[:, :-1]], 1)
+            g = got[real]
+            pad_wrong = bool((got[~real] != IGNORE).any())
+            pad_hint = ("padding positions (t >= lengths[b]) must be -100: find them with "
+                        "`lengths` (here the padding holds id 7, an ordinary word id)"
+                        + ("; and the last real token has no next token, so its forward "
+                           "target is -100 too" if label == "fwd" else ""))
+            if label == "fwd":
+                if torch.equal(g, ids[real]):
+                    hint = "the forward target is the token itself: fwd[t] = ids[t+1], the NEXT token"
+                elif torch.equal(g, prv[real]) or torch.equal(got[:, 1:][real[:, 1:]],
+                                                               ids[:, :-1][real[:, 1:]]):
+                    hint = ("shifted the wrong way: the forward LM reads left to right and "
+                            "predicts the NEXT token, fwd[t] = ids[t+1]")
+                elif t == int(lengths[b]) - 1 and int(got[b, t]) in (int(ids[b, 0]),):
+                    hint = ("the last real token wrapped around to the first (torch.roll): it "
+                            "has no next token, so its target is -100")
+                elif pad_wrong:
+                    hint = pad_hint
+                elif t == int(lengths[b]) - 1:
+                    hint = ("the last real token of a sentence has no next token: its forward "
+                            "target is -100 (it was given the padding id)")
+                else:
+                    hint = "fwd[b, t] = ids[b, t+1] for t < lengths[b] - 1, else -100"
+            else:
+                if torch.equal(g, ids[real]):
+                    hint = ("the backward LM sees the current token: its target at t is the "
+                            "PREVIOUS token, bwd[t] = ids[t-1] (it reads right to left and "
+                            "predicts what came before)")
+                elif torch.equal(g, nxt[real]) or torch.equal(got[:, :-1][real[:, 1:]],
+                                                               ids[:, 1:][real[:, 1:]]):
+                    hint = ("shifted the wrong way: the backward LM predicts the PREVIOUS "
+                            "token, bwd[t] = ids[t-1]")
+                elif t == 0:
+                    hint = ("the first token has no previous token: bwd[:, 0] = -100 (torch.roll "
+                            "wraps the last token around)")
+                elif pad_wrong:
+                    hint = pad_hint
+                else:
+                    hint = "bwd[b, t] = ids[b, t-1] for 1 <= t < lengths[b], else -100"
+            fail(f"{here} at position (b={b}, t={t}); lengths[{b}] = {int(lengths[b])}",
+                 f"{want.tolist()}", f"{got.tolist()}", hint)
+
+
+# ----------------------------------------------------------------------------- 5. loss
+
+def _ce_parts(logits, targets):
+    """(sum of -log p over the kept tokens, number of kept tokens, per-position losses)."""
+    logp = torch.log_softmax(logits.double(), -1)
+    keep = targets != IGNORE
+    nll = -logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * keep
+    return nll.sum(), keep.sum(), nll
+
+
+def _bilm_ref(fl, bl, ft, bt):
+    fs, fn, _ = _ce_parts(fl, ft)
+    bs, bn, _ = _ce_parts(bl, bt)
+    return (fs / fn + bs / bn) / 2
+
+
+def _bilm_alternatives(fl, bl, ft, bt):
+    fs, fn, fnll = _ce_parts(fl, ft)
+    bs, bn, bnll = _ce_parts(bl, bt)
+    f, b = fs / fn, bs / bn
+    wrong_dim = []
+    for logits, targets in ((fl, ft), (bl, bt)):
+        logp = torch.log_softmax(logits.double(), 1)
+        keep = targets != IGNORE
+        nll = -logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * keep
+        wrong_dim.append(nll.sum() / keep.sum())
+    sent = []
+    for nll, targets in ((fnll, ft), (bnll, bt)):
+        n = (targets != IGNORE).sum(1)
+        ok = n > 0
+        sent.append((nll.sum(1)[ok] / n[ok]).mean())
+    return [
+        (f + b, "the two directions are summed: the biLM loss is their MEAN, (fwd + bwd) / 2"),
+        (f, "only the forward LM's loss: average it with the backward LM's"),
+        (b, "only the backward LM's loss: average it with the forward LM's"),
+        ((fnll.sum() / fnll.numel() + bnll.sum() / bnll.numel()) / 2,
+         "padding was counted: the ignored positions (-100) add 0 to the sum but still count "
+         "in the mean; average over the kept tokens only (F.cross_entropy with "
+         "ignore_index=-100 does it)"),
+        ((fs + bs) / (fn + bn),
+         f"one mean over the tokens of both directions pooled; the biLM loss is the mean of the "
+         f"two directions' token means (here they keep {int(fn)} and {int(bn)} tokens)"),
+        ((wrong_dim[0] + wrong_dim[1]) / 2,
+         "log_softmax/softmax over the wrong dim: normalise over the vocabulary, the last dim"),
+        ((sent[0] + sent[1]) / 2,
+         "a mean of per-sentence means; average over all kept tokens of the batch instead"),
+        ((fs + bs) / 2, "summed over the tokens: take the mean over the kept tokens"),
+    ]
+
+
+def check_bilm_loss(bilm_loss) -> None:
+    """Mean of the forward and backward token-mean cross-entropies, -100 ignored."""
+    name = "bilm_loss"
+    g = _gen(51)
+    B, T, V = 2, 4, 7
+    fwd_t = torch.tensor([[1, 2, 3, IGNORE], [4, 5, IGNORE, IGNORE]])
+    bwd_t = torch.tensor([[IGNORE, 0, 6, 2], [IGNORE, IGNORE, IGNORE, IGNORE]])
+    for scale in (1.0, 3.0):
+        fl = (torch.randn(B, T, V, generator=g) * scale).requires_grad_(True)
+        bl = (torch.randn(B, T, V, generator=g) * scale).requires_grad_(True)
+        where = (f"{name}(fwd_logits {B}x{T}x{V}, bwd_logits {B}x{T}x{V}, "
+                 f"fwd_targets={fwd_t.tolist()}, bwd_targets={bwd_t.tolist()})")
+        got = call(bilm_loss, fl, bl, fwd_t.clone(), bwd_t.clone(), where=where,
+                   hint="targets of -100 mark positions to ignore: they are no vocabulary index "
+                   "(F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1), "
+                   "ignore_index=-100) skips them)")
+        expect_tensor(got, where)
+        expect_shape(got, (), where, "the loss is one number: a 0-dim tensor")
+        expect_dtype(got, _FLOATS, where)
+        want = _bilm_ref(fl, bl, fwd_t, bwd_t)
+        if not _close(got, want, atol=1e-5, rtol=1e-5):
+            hint = _which(got, _bilm_alternatives(fl, bl, fwd_t, bwd_t),
+                          "(token-mean CE of the forward LM + token-mean CE of the backward "
+                          "LM) / 2, over the targets that are not -100")
+            expect_close(got, want, where, hint, atol=1e-5, rtol=1e-5)
+        expect_true(got.requires_grad and got.grad_fn is not None, f"{where}: autograd",
+                    "the loss must stay in the autograd graph: no .item(), no torch.tensor(...) "
+                    "around it, no torch.no_grad()", expected="a loss with grad_fn",
+                    got="a tensor without grad_fn")
+        call(got.backward, where=f"{where}: loss.backward()")
+        ref = [t.detach().double().requires_grad_(True) for t in (fl, bl)]
+        _bilm_ref(ref[0], ref[1], fwd_t, bwd_t).backward()
+        for leaf, r, targets, label in ((fl, ref[0], fwd_t, "fwd_logits"),
+                                        (bl, ref[1], bwd_t, "bwd_logits")):
+            grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+            ignored = grad[targets == IGNORE]
+            expect_true(bool((ignored == 0).all()), f"{where}: gradient of {label} at the "
+                        "ignored positions", "positions whose target is -100 must not take "
+                        "part in the loss", expected="zero", got=show(ignored))
+            expect_close(grad, r.grad, f"{where}: gradient w.r.t. {label}",
+                         "the value is right but not its gradient: don't detach any part",
+                         atol=1e-6, rtol=1e-4)
+
+    # large logits: a stable log-softmax stays finite
+    fl = torch.zeros(1, 2, 3)
+    fl[0, :, 0] = 200.0
+    bl = fl.flip(-1).clone()
+    ft = torch.tensor([[1, 0]])
+    bt = torch.tensor([[2, 2]])
+    where = f"{name} with logits of 200 (a confident, wrong prediction)"
+    got = call(bilm_loss, fl, bl, ft, bt, where=where)
+    expect_finite(got, where, "log(softmax(x)) is not stable: softmax rounds to 0 and log(0) = "
+                  "-inf; use F.cross_entropy or F.log_softmax")
+    expect_close(got, _bilm_ref(fl, bl, ft, bt), where, atol=1e-3, rtol=1e-5)
+
+
+# ------------------------------------------------------------------------ 6. ScalarMix
+
+def _ln_ref(layers, mask, per="sentence", unbiased=False):
+    L, B, T, D = layers.shape
+    x = layers.double()
+    m = (torch.ones(B, T) if mask is None else mask.double())[None, :, :, None]
+    if per == "token":
+        mean = x.mean(-1, keepdim=True)
+        var = x.var(-1, keepdim=True, unbiased=unbiased)
+        return (x - mean) / torch.sqrt(var + 1e-12)
+    dims = (1, 2, 3) if per == "batch" else (2, 3)
+    n = (m * torch.ones_like(x)).sum(dims, keepdim=True)
+    mean = (x * m).sum(dims, keepdim=True) / n
+    var = (((x - mean) * m) ** 2).sum(dims, keepdim=True) / (n - 1 if unbiased else n)
+    return (x - mean) / torch.sqrt(var + 1e-12)
+
+
+def _mix_ref(layers, scalars, gamma, mask=None, layer_norm=False, **ln):
+    x = _ln_ref(layers, mask, **ln) if layer_norm else layers.double()
+    w = torch.softmax(scalars.double(), 0)
+    return gamma * (w[:, None, None, None] * x).sum(0)
+
+
+def _param(model, attr: str, shape: tuple[int, ...], init: float, where: str) -> nn.Parameter:
+    p = getattr(model, attr, None)
+    expect_true(isinstance(p, nn.Parameter), f"{where}: self.{attr}",
+                f"self.{attr} = nn.Parameter(...) so that it is learned with the model",
+                expected="an nn.Parameter", got=type(p).__name__)
+    expect_shape(p, shape, f"{where}: self.{attr}")
+    expect_true(bool((p.detach() == init).all()), f"{where}: self.{attr} at init",
+                f"initialise {attr} to {init:g} (scalars zeros: equal layer weights; gamma one)",
+                expected=f"all {init:g}", got=show(p.detach()))
+    return p
+
+
+def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
+    """gamma * sum_l softmax(s)_l h_l; optional layer norm over each sentence's real entries."""
+    name = "ScalarMix"
+    g = _gen(61)
+    L, B, T, D = 3, 2, 4, 5
+    layers = torch.randn(L, B, T, D, generator=g)
+    # per layer and sentence, a different offset and spread: a layer norm has work to do
+    layers = layers * torch.tensor([0.5, 3.0, 1.5])[:, None, None, None] + \
+        torch.tensor([[2.0, -1.0], [0.0, 4.0], [-3.0, 1.0]])[:, :, None, None]
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    padded = ~mask
+
+    where = f"{name}({L})"
+    mix = _build(ScalarMix, where, L)
+    scalars = _param(mix, "scalars", (L,), 0.0, where)
+    gamma = _param(mix, "gamma", (1,), 1.0, where)
+    here = f"{where}: forward(layers ({L}, {B}, {T}, {D})) at init"
+    got = call(mix, layers, where=here)
+    expect_shape(got, (B, T, D), here, "the mix has the shape of one layer: (B, T, D)")
+    want = layers.double().mean(0)
+    if not _close(got, want):
+        hint = _which(got, [(layers.sum(0), "softmax over a size-1 axis gives weight 1 to every "
+                             "layer (a sum): take the softmax over the n_layers scalars, dim 0"),
+                            (torch.zeros(B, T, D), "the weights are the raw scalars (all 0 at "
+                             "init): normalise them with a softmax over the layers")],
+                      "with all scalars 0 the softmax weights are 1/n_layers each: the mean")
+        expect_close(got, want, here, hint, atol=1e-5)
+
+    with torch.no_grad():
+        scalars.copy_(torch.tensor([1.0, -0.5, 2.0]))
+        gamma.fill_(1.7)
+    s, gm = scalars.detach().clone(), 1.7
+    here = f"{where} with scalars=[1, -0.5, 2], gamma=1.7: forward(layers)"
+    got = call(mix, layers, where=here)
+    want = _mix_ref(layers, s, gm)
+    if not _close(got, want):
+        x = layers.double()
+        hint = _which(got, [
+            (_mix_ref(layers, s, 1.0), "gamma is missing: multiply the mix by self.gamma"),
+            (gm * (s.double()[:, None, None, None] * x).sum(0),
+             "the raw scalars are used as weights: apply a softmax over the layers first"),
+            (gm * (s.double()[:, None, None, None] * x).sum(0) / s.double().sum(),
+             "the scalars are divided by their sum; ELMo normalises them with a softmax"),
+            (gm * x.sum(0), "softmax over a size-1 axis gives weight 1 to every layer: take the "
+             "softmax over the n_layers scalars (dim 0)"),
+            (gm * (s.double().exp()[:, None, None, None] * x).sum(0),
+             "exp(scalars) without dividing by their sum: use torch.softmax"),
+            (gm * (torch.softmax(s.double(), 0).flip(0)[:, None, None, None] * x).sum(0),
+             "the weights are applied to the layers in reverse order"),
+        ], "gamma * sum over l of softmax(scalars)[l] * layers[l]")
+        expect_close(got, want, here, hint, atol=1e-5)
+    got_masked = call(mix, layers, mask, where=f"{here} with a mask")
+    expect_close(got_masked, got, f"{here}: with vs without a mask (layer_norm=False)",
+                 "without layer norm the mask changes nothing: each token is mixed on its own",
+                 atol=1e-6)
+    mix.zero_grad(set_to_none=True)
+    call(got.sum().backward, where=f"{here}: .sum().backward()",
+         hint="the output is cut off from the parameters: use self.scalars and self.gamma "
+         "themselves in forward (not .data, .detach(), .item() or torch.tensor(...))")
+    for p, label in ((scalars, "scalars"), (gamma, "gamma")):
+        grad = p.grad
+        expect_true(grad is not None and bool(grad.abs().sum() > 0),
+                    f"{where}: gradient of self.{label}",
+                    f"self.{label} must be learned: use the parameter itself in forward (not "
+                    ".data, .detach() or .item())", expected="non-zero",
+                    got="None" if grad is None else show(grad))
+
+    where = f"{name}({L}, layer_norm=True)"
+    mix = _build(ScalarMix, where, L, layer_norm=True)
+    scalars = _param(mix, "scalars", (L,), 0.0, where)
+    gamma = _param(mix, "gamma", (1,), 1.0, where)
+    with torch.no_grad():
+        scalars.copy_(torch.tensor([1.0, -0.5, 2.0]))
+        gamma.fill_(1.7)
+    here = f"{where}: forward(layers, mask={mask.int().tolist()})"
+    got = call(mix, layers, mask, where=here)
+    expect_shape(got, (B, T, D), here)
+    expect_finite(got[mask], here)
+    noisy = layers.clone()
+    noisy[:, padded] = torch.randn(L, int(padded.sum()), D, generator=g) * 100 + 50
+    got_noisy = call(mix, noisy, mask, where=f"{here} (other padding values)")
+    expect_close(got_noisy[mask], got[mask],
+                 f"{here}: outputs at the real tokens when the padded entries change",
+                 "the padded entries leaked into the layer norm: compute each sentence's mean "
+                 "and variance over its UNMASKED entries only (multiply by the mask and divide "
+                 "by the number of real entries, n_real_tokens * D)", atol=1e-4)
+    want = _mix_ref(layers, s, gm, mask, layer_norm=True)
+    if not _close(got[mask], want[mask], atol=1e-4):
+        alts = [(_mix_ref(layers, s, gm, mask, True, per=p, unbiased=u), h) for p, u, h in (
+            ("sentence", True, "the variance is divided by N - 1; a layer norm uses the "
+             "population variance (divide by N, unbiased=False)"),
+            ("token", False, "normalised per token over D (like nn.LayerNorm(D)); ELMo "
+             "normalises each layer over all the unmasked (T, D) entries of a sentence: one "
+             "mean and one variance per sentence and layer"),
+            ("batch", False, "one mean and variance for the whole batch; compute them per "
+             "sentence (and per layer), over that sentence's real entries"),
+        )]
+        alts.append((_mix_ref(layers, s, gm), "layer_norm=True must normalise each layer "
+                     "before mixing"))
+        w = torch.softmax(s.double(), 0)[:, None, None, None]
+        alts.append((gm * _ln_ref((w * layers.double()).sum(0, keepdim=True), mask)[0],
+                     "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
+                     "weighting and summing"))
+        alts.append((_ln_ref((gm * w * layers.double()).sum(0, keepdim=True), mask)[0],
+                     "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
+                     "weighting and summing"))
+        got_m = got.detach().clone()
+        got_m[~mask] = 0
+        hint = _which(got_m, [(a.masked_fill(~mask[..., None], 0), h) for a, h in alts],
+                      "per sentence and layer: (h - mean) / sqrt(var + eps), mean and "
+                      "(population) variance over the unmasked (T, D) entries; then mix",
+                      atol=1e-4)
+        expect_close(got[mask], want[mask], f"{here}: outputs at the real tokens", hint,
+                     atol=1e-4)
+    here_none = f"{where}: forward(layers, mask=None)"
+    got_none = call(mix, layers, where=here_none)
+    expect_close(got_none, call(mix, layers, torch.ones(B, T, dtype=torch.bool), where=here_none),
+                 f"{here_none} vs an all-True mask", "mask=None means every token is real",
+                 atol=1e-5)
+
+
+# ------------------------------------------------------------------- 7. features
+
+_BILM_SMALL = {
+    "vocab_size": 23, "n_vocab": 23, "n_words": 23, "n_tokens": 23, "num_words": 23,
+    "n_chars": 259, "num_chars": 259, "char_dim": 4, "filters": ((1, 4), (2, 4), (3, 8)),
+    "n_highway": 1, "dim": 8, "d_model": 8, "out_dim": 8, "token_dim": 8, "embed_dim": 8,
+    "proj_dim": 8, "hidden": 8, "hidden_dim": 8, "hidden_size": 8, "d_hidden": 8,
+    "n_layers": 2, "num_layers": 2, "dropout": 0.5, "p_dropout": 0.5, "max_word_len": 12,
+}
+_FEATURE_SENTENCES = [["the", "bank", "of", "the", "river"], ["a", "bank", "loan"]]
+
+
+def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
+    """(a small BiLM, how to show it, the keyword arguments it was built with)."""
+    if isinstance(BiLM, nn.Module):
+        return copy.deepcopy(BiLM), "the given BiLM", dict(bilm_kwargs)
+    kwargs: dict = {}
+    if isinstance(BiLM, type):
+        params = inspect.signature(BiLM).parameters
+        kwargs = {k: v for k, v in _BILM_SMALL.items() if k in params}
+        missing = [k for k, p in params.items() if k != "self" and p.default is p.empty
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                   and k not in kwargs and k not in bilm_kwargs]
+        expect_true(not missing, f"{where}: building a small BiLM",
+                    "pass the missing sizes to the check: check_contextual_features(..., "
+                    "BiLM, name=value)", expected="known constructor arguments",
+                    got=f"required arguments {missing}")
+    kwargs.update(bilm_kwargs)
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    return _build(BiLM, f"{where}: BiLM({shown})", **kwargs), f"BiLM({shown})", kwargs
+
+
+def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:  # noqa: N803
+    """Frozen biLM features: eval mode, no graph, [x; x] then [fwd; bwd] aligned per token.
+
+    `BiLM` is the chapter's biLM class (built small from its signature; `bilm_kwargs`
+    override the sizes) or an instance (copied).
+    """
+    name = "contextual_features"
+    bilm, shown, used = _make_bilm(BiLM, bilm_kwargs, name)
+    for m in bilm.modules():  # dropout on: a train-mode forward pass would be random
+        if isinstance(m, nn.Dropout):
+            m.p = 0.5
+        elif isinstance(m, nn.RNNBase) and m.num_layers > 1:
+            m.dropout = 0.5
+    bilm.train()
+    L = int(used.get("max_word_len", _BILM_SMALL["max_word_len"]))
+    chars = _chars(_FEATURE_SENTENCES, L)
+    mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    where = f"{name}({shown} in train mode, chars (2, 5, {L}), mask={mask.int().tolist()})"
+
+    seen: list[tuple[str, bool]] = []
+    names = {m: n or "bilm" for n, m in bilm.named_modules()}
+    hooks = [m.register_forward_pre_hook(lambda mod, args: seen.append((names[mod],
+                                                                        mod.training)))
+             for m in bilm.modules()]
+    grad_mode = torch.is_grad_enabled()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            out = call(contextual_features, bilm, chars.clone(), mask.clone(), where=where)
+    finally:
+        for h in hooks:
+            h.remove()
+        switched_off = grad_mode and not torch.is_grad_enabled()
+        torch.set_grad_enabled(grad_mode)
+    expect_true(not switched_off, f"{where}: autograd after the call",
+                "torch.set_grad_enabled(False) / torch.no_grad() without `with` switched "
+                "autograd off for the rest of the notebook: use `with torch.no_grad():`",
+                expected="grad mode still on", got="grad mode switched off")
+    expect_true(bool(seen), f"{where}: calls into the biLM",
+                "run the biLM on the characters (bilm(chars, mask))",
+                expected="the biLM's modules to run", got="no module of the biLM was called")
+    training = sorted({n for n, t in seen if t})
+    expect_true(not training, f"{where}: mode of the biLM while computing features",
+                "the biLM ran in training mode, so dropout made the features random: call "
+                "bilm.eval() before the forward pass (frozen features come from eval mode)",
+                expected="eval mode (module.training False)",
+                got=f"training mode in {show(training)}")
+    expect_tensor(out, where)
+    n_layers = used.get("n_layers", used.get("num_layers"))
+    want_layers = None if n_layers is None else int(n_layers) + 1
+    expect_shape(out, (want_layers, 2, 5, None), where,
+                 "(n_layers + 1, B, T, 2H): layer 0 is the token encoder's [x; x], then one "
+                 "[forward; backward] layer per LSTM layer")
+    expect_true(out.shape[0] >= 2 and out.shape[-1] % 2 == 0, f"{where}: shape",
+                "(n_layers + 1, B, T, 2H)", expected="(>= 2, 2, 5, an even size)",
+                got=str(tuple(out.shape)))
+    expect_true(not out.requires_grad and out.grad_fn is None, f"{where}: requires_grad",
+                "frozen features carry no autograd graph: compute them under "
+                "`with torch.no_grad():` (the graph would keep every activation in memory "
+                "and backpropagate into the biLM)", expected=False, got=out.requires_grad)
+    expect_finite(out[:, mask], where)
+    H = out.shape[-1] // 2
+    expect_close(out[0, ..., H:][mask], out[0, ..., :H][mask],
+                 f"{where}: layer 0, second half vs first half",
+                 "layer 0 is the context-free token vector x duplicated, [x; x], so it has "
+                 "the size 2H of the LSTM layers")
+
+    bilm.train()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        again = call(contextual_features, bilm, chars.clone(), mask.clone(), where=where)
+    expect_close(again[:, mask], out[:, mask], f"{where}: called twice",
+                 "the same sentences must give the same features: call bilm.eval() (dropout "
+                 "off) and use no randomness", atol=1e-6)
+
+    # one token changes: forward states change from t on, backward states up to t
+    t = 1
+    changed = _chars([["the", "loan", "of", "the", "river"], _FEATURE_SENTENCES[1]], L)
+    other = call(contextual_features, bilm, changed, mask.clone(),
+                 where=f"{name}(..., sentence 0 with token {t} changed)")
+    diff = (other - out)[:, 0]  # (layers, T, 2H)
+    expect_true(_positions(diff[0]) == [t], f"{where}: positions where layer 0 changes when "
+                f"token {t} of sentence 0 changes", "layer 0 is the context-free token encoder "
+                "output, [x; x]: only the changed token's vector may change",
+                expected=str([t]), got=str(_positions(diff[0])))
+    for k in range(1, out.shape[0]):
+        f_pos, b_pos = _positions(diff[k, :, :H]), _positions(diff[k, :, H:])
+        here = (f"{where}: positions whose layer-{k} features change when token {t} of "
+                "sentence 0 (5 tokens) changes")
+        expect_true(bool(f_pos) and min(f_pos) == t, f"{here}, forward half [:H]",
+                    "the forward LM at position s reads tokens 0..s: a change at token t "
+                    "shows from position t on, never before (is the forward half the "
+                    "forward LM's states?)", expected=f"starting at {t}", got=str(f_pos))
+        if not (b_pos and max(b_pos) == t):
+            flipped = bool(b_pos) and min(b_pos) == 4 - t
+            hint = ("the backward states are in the backward LM's reading order: position s "
+                    "must hold the state that has read tokens s..end. Put them back in token "
+                    "order, reversing each sentence over its own length"
+                    if flipped else
+                    "the backward LM at position s reads tokens s..end: a change at token t "
+                    "shows at positions <= t only (is the second half the backward LM's "
+                    "states, re-aligned to token positions?)")
+            fail(f"{here}, backward half [H:]", f"ending at {t}", str(b_pos), hint)
+
+    # a padded sentence gives the features it has alone
+    alone = call(contextual_features, bilm, _chars(_FEATURE_SENTENCES[1:], L),
+                 torch.ones(1, 3, dtype=torch.bool),
+                 where=f"{name}(..., sentence 1 alone, unpadded)")
+    expect_close(out[:, 1, :3], alone[:, 0], f"{where}: sentence 1 (3 tokens + 2 padding) vs "
+                 "alone", "padding changed a real token's features: re-align the backward "
+                 "states per sentence (reverse over lengths[b], not over the padded T), and "
+                 "pass the mask to the biLM", atol=1e-5)
+
+
+# --------------------------------------------------------------------- 8. tagger
+
+# (gold, pred, entity F1, token accuracy): seqeval's default (conlleval) span matching
+_F1_CASES = [
+    ([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "O", "O", "B-LOC"]], 0.5,
+     "a 2-token PER tagged as 1 token is a wrong span: only LOC matches (P = R = 1/2)"),
+    ([["B-PER", "I-PER", "O"]], [["B-ORG", "I-ORG", "O"]], 0.0,
+     "right boundaries, wrong type: an entity counts only if its type matches too"),
+    ([["B-PER", "B-PER", "O"]], [["B-PER", "I-PER", "O"]], 0.0,
+     "gold has two adjacent 1-token PERs (each B- starts a new entity); the prediction is one "
+     "2-token PER: no span matches"),
+    ([["B-PER"], ["B-LOC", "O", "B-LOC", "O", "B-LOC", "O", "O"]],
+     [["B-PER"], ["O", "O", "O", "O", "O", "O", "O"]], 0.4, "micro-averaged over all entities of all sentences: TP = 1, 1 predicted, 4 gold, "
+     "so P = 1, R = 1/4, F1 = 0.4 (not the mean of per-sentence or per-type F1s, 0.5)"),
+    ([["O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-ORG", "O"]],
+     [["O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-ORG", "O"]], 1.0,
+     "identical tags: F1 = 1"),
+]
+
+
+def _token_accuracy(gold, pred):
+    pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
+    return sum(g == p for g, p in pairs) / len(pairs)
+
+
+def _check_span_f1(span_f1) -> None:
+    name = "span_f1"
+    for gold, pred, want, why in _F1_CASES:
+        where = f"{name}(gold={gold}, pred={pred})"
+        got = call(span_f1, [list(s) for s in gold], [list(s) for s in pred], where=where)
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        expect_true(isinstance(got, (int, float)) or type(got).__name__.startswith("float"),
+                    f"{where}: return value", "return the F1 as a Python float",
+                    expected="a float", got=f"{type(got).__name__}: {show(got)}")
+        got = float(got)
+        if abs(got - want) > 1e-6:
+            acc = _token_accuracy(gold, pred)
+            if abs(got - 100 * want) < 1e-4 and want > 0:
+                hint = "return a fraction in [0, 1], not a percentage"
+            elif abs(got - acc) < 1e-6:
+                hint = (f"this is the token accuracy ({acc:.3g}); span F1 counts whole entities: "
+                        + why)
+            else:
+                hint = ("entity-level F1 over (type, start, end) spans, e.g. "
+                        "seqeval.metrics.f1_score(gold, pred): " + why)
+            fail(where, want, got, hint)
+
+
+def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
+    """Tagger: (L, B, T, D) features -> (B, T, n_tags) logits, padding-proof; span-level F1."""
+    name = "Tagger"
+    n_layers, dim, n_tags, hidden = 3, 6, 5, 8
+    where = f"{name}({n_layers}, {dim}, {n_tags}, hidden={hidden})"
+    model = _build(Tagger, where, n_layers, dim, n_tags, hidden=hidden)
+    mixes = [m for m in model.modules() if isinstance(getattr(m, "scalars", None), nn.Parameter)]
+    expect_true(len(mixes) == 1 and tuple(mixes[0].scalars.shape) == (n_layers,),
+                f"{where}: ScalarMix", "mix the feature layers with a ScalarMix(n_layers, ...) "
+                "created in __init__ (its weights are learned with the tagger)",
+                expected=f"one ScalarMix with {n_layers} scalars",
+                got=", ".join(str(tuple(m.scalars.shape)) for m in mixes) or "none")
+    with torch.no_grad():  # unequal layer weights, so that every layer visibly counts
+        mixes[0].scalars.copy_(torch.tensor([0.3, -0.2, 0.1]))
+    model.eval()
+    g = _gen(81)
+    B, T = 3, 5
+    feats = torch.randn(n_layers, B, T, dim, generator=g)
+    mask = torch.tensor([[True] * 5, [True] * 2 + [False] * 3, [True] * 4 + [False]])
+    feats[:, ~mask] = 0.0
+
+    def logits(x, m, label):
+        here = f"{where}: forward(features {tuple(x.shape)}, mask{label})"
+        with torch.no_grad():
+            out = call(model, x, m, where=here)
+        expect_tensor(out, here)
+        expect_shape(out, (*m.shape, n_tags), here, "one row of tag logits per token: "
+                     "(B, T, n_tags)")
+        expect_finite(out[m], here)
+        return out, here
+
+    out, here = logits(feats, mask, "")
+    changed = feats.clone()
+    changed[:, 0] += torch.randn(n_layers, T, dim, generator=g)
+    out2, _ = logits(changed, mask, ", sentence 0 changed")
+    expect_close(out2[1:][mask[1:]], out[1:][mask[1:]], f"{where}: logits of sentences 1, 2 "
+                 "when only sentence 0's features change", "sentences got mixed: an nn.LSTM "
+                 "without batch_first=True reads (B, T, D) as (T, B, D)", atol=1e-5)
+    noisy = feats.clone()
+    noisy[:, ~mask] = torch.randn(n_layers, int((~mask).sum()), dim, generator=g) * 10 + 5
+    other, _ = logits(noisy, mask, ", other padding values")
+    hint_pad = ("the features at padded positions reached real tokens: pass the mask to the "
+                "ScalarMix, and run the BiLSTM over each sentence's real tokens only "
+                "(nn.utils.rnn.pack_padded_sequence with the lengths, enforce_sorted=False): "
+                "the backward direction otherwise starts in the padding")
+    expect_close(other[mask], out[mask], f"{here}: logits of real tokens when the padded "
+                 "features change", hint_pad, atol=1e-5)
+    for b in (1, 2):
+        n = int(mask[b].sum())
+        alone, _ = logits(feats[:, b:b + 1, :n], torch.ones(1, n, dtype=torch.bool),
+                          f" (sentence {b} alone)")
+        expect_close(alone[0], out[b, :n], f"{where}: sentence {b} ({n} tokens + {T - n} padding) "
+                     "alone vs in the batch", hint_pad, atol=1e-5)
+    for layer in range(n_layers):
+        bumped = feats.clone()
+        bumped[layer, 0, 2] += 1.0
+        out3, _ = logits(bumped, mask, f", layer {layer} changed at token (0, 2)")
+        expect_true(not _close(out3[0, 2], out[0, 2], atol=1e-7), f"{where}: logits at token "
+                    f"(0, 2) when feature layer {layer} changes there", "every feature layer "
+                    "enters the ScalarMix: mix features (all n_layers), not one layer of them",
+                    expected="changed", got="unchanged")
+    model.train()
+    model.zero_grad(set_to_none=True)
+    out = call(model, feats, mask, where=f"{where}: forward in train mode")
+    loss = torch.nn.functional.cross_entropy(out[mask], torch.arange(int(mask.sum())) % n_tags)
+    call(loss.backward, where=f"{where}: loss.backward()")
+    grad = mixes[0].scalars.grad
+    expect_true(grad is not None and bool(grad.abs().sum() > 0),
+                f"{where}: gradient of the ScalarMix scalars", "the layer weights are learned "
+                "with the tagger: don't detach the mix", expected="non-zero",
+                got="None" if grad is None else show(grad))
+
+    _check_span_f1(span_f1)

@@ -1,0 +1,240 @@
+"""The Chapter 2 (ELMo) visible checks: pass on the solution, reject every mutant, teach.
+
+For each exercise: the check passes on the solution's definitions; every mutant in
+`tests/mutants/elmo.py` is rejected with an AssertionError naming the function; a stub
+(raise NotImplementedError) is reported as "not implemented". ELMO_SOLUTION points the
+tests at another solution file (any notebook `course.loader` reads).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autograder.checks import elmo as checks
+from tests.mutants import apply
+from tests.mutants.elmo import MUTANTS
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION = Path(os.environ.get("ELMO_SOLUTION", ROOT / "solutions" / "02_elmo.md"))
+
+# exercise id -> (check, names of the objects it takes, names its messages start with)
+CHECKS = {
+    "charids": (checks.check_char_ids, ["char_ids"], "char_ids"),
+    "highway": (checks.check_highway, ["Highway"], "Highway"),
+    "charcnn": (checks.check_char_cnn, ["CharCNN"], "CharCNN"),
+    "targets": (checks.check_lm_targets, ["lm_targets"], "lm_targets"),
+    "loss": (checks.check_bilm_loss, ["bilm_loss"], "bilm_loss"),
+    "scalarmix": (checks.check_scalar_mix, ["ScalarMix"], "ScalarMix"),
+    "features": (checks.check_contextual_features, ["contextual_features", "BiLM"],
+                 "contextual_features"),
+    "tagger": (checks.check_tagger, ["Tagger", "span_f1"], "Tagger|span_f1"),
+}
+EXERCISES = {"charids", "highway", "charcnn", "targets", "loss", "scalarmix", "features", "tagger"}
+
+
+@pytest.fixture(scope="module")
+def solution() -> dict:
+    if not SOLUTION.is_file():
+        pytest.skip(f"{SOLUTION} does not exist yet (the Chapter 2 solution); set "
+                    "ELMO_SOLUTION to a file with the reference definitions")
+    from course.loader import load_definitions
+
+    namespace = load_definitions(SOLUTION)
+    assert not namespace["__load_errors__"], namespace["__load_errors__"]
+    return namespace
+
+
+def _run(exercise: str, namespace: dict) -> None:
+    check, names, _ = CHECKS[exercise]
+    try:
+        check(*[namespace[n] for n in names])
+    finally:
+        torch.set_grad_enabled(True)  # a mutant may switch autograd off globally
+
+
+def test_every_exercise_has_a_check_and_mutants():
+    assert set(CHECKS) == EXERCISES
+    have = {m.exercise for m in MUTANTS}
+    assert have == EXERCISES
+    for exercise in CHECKS:
+        assert sum(m.exercise == exercise for m in MUTANTS) >= 3, exercise
+    ids = [m.id for m in MUTANTS]
+    assert len(ids) == len(set(ids)), "mutant names repeat"
+    assert set(checks.__all__) == {check.__name__ for check, _, _ in CHECKS.values()}
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_check_passes_on_solution(solution, exercise):
+    if exercise == "tagger":
+        import seqeval.metrics  # noqa: F401  (its first import is slow; not the check's time)
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        state = torch.get_rng_state()
+        _run(exercise, solution)
+        assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
+    assert torch.is_grad_enabled()
+    assert time.perf_counter() - start < 5.0  # < 0.1 s on an idle core; slack for a busy CI
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_check_is_deterministic(solution, exercise):
+    for _ in range(2):  # the same outcome from any global RNG state
+        torch.manual_seed(torch.randint(0, 10_000, ()).item())
+        _run(exercise, solution)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
+def test_mutant_is_rejected(solution, mutant):
+    namespace = apply(mutant, solution)
+    _, _, names = CHECKS[mutant.exercise]
+    with pytest.raises(AssertionError, match=rf"^({names})") as info:
+        _run(mutant.exercise, namespace)
+    message = str(info.value)
+    # what was expected and got, and the likely bug; or the learner's own exception
+    assert ("\n" in message and "likely bug:" in message) or ": raised " in message, message
+    assert torch.is_grad_enabled(), "the check left autograd switched off"
+
+
+# Mutants whose message must point at THE bug (not merely fail somewhere).
+DIAGNOSES = {
+    "charids/eow_lost_on_truncation": "EOW was cut off",
+    "charids/no_bow": "start with BOW",
+    "charids/pads_with_ones": "PAD = 0",
+    "charids/ord_not_bytes": "UTF-8 bytes",
+    "charids/no_offset": "offset 3",
+    "charids/truncates_one_short": "EOW",
+    "highway/gate_wrong_branch": "wrong branch",
+    "highway/no_carry": "carry term",
+    "highway/gate_without_sigmoid": "sigmoid",
+    "highway/split_swapped": "[transform | gate]",
+    "highway/zero_gate_bias": "gate bias negative",
+    "highway/one_layer_repeated": "repeats ONE layer",
+    "highway/first_layer_only": "only the first layer",
+    "charcnn/max_over_channels": "max over the LAST dim",
+    "charcnn/mean_pool": "mean over character positions",
+    "charcnn/tokens_mixed": "independently",
+    "charcnn/output_reshaped_wrong": "independently",
+    "charcnn/no_highway": "highway is skipped",
+    "charcnn/no_relu": "ReLU",
+    "charcnn/no_padding_idx": "padding_idx=0",
+    "targets/bwd_sees_current": "sees the current token",
+    "targets/fwd_shifted_wrong_way": "wrong way",
+    "targets/padding_not_ignored": "padding positions",
+    "targets/roll_wraps_around": "torch.roll",
+    "targets/padding_by_id": "`lengths`",
+    "targets/last_real_token_kept": "last real token",
+    "loss/sum_not_mean": "summed",
+    "loss/forward_only": "only the forward",
+    "loss/padding_counted": "padding was counted",
+    "loss/pooled_tokens": "pooled",
+    "loss/log_of_softmax": "not stable",
+    "loss/gathers_ignored_index": "-100",
+    "scalarmix/no_softmax": "softmax",
+    "scalarmix/softmax_wrong_axis": "size-1 axis",
+    "scalarmix/no_gamma": "gamma is missing",
+    "scalarmix/layer_norm_counts_padding": "UNMASKED",
+    "scalarmix/layer_norm_per_token": "per token",
+    "scalarmix/weights_detached": "cut off from the parameters",
+    "features/train_mode": "bilm.eval()",
+    "features/grad_kept": "torch.no_grad()",
+    "features/grad_switched_off_globally": "without `with`",
+    "features/backward_not_realigned": "reading order",
+    "features/directions_swapped": "forward half",
+    "features/no_token_layer": "layer 0",
+    "tagger/mask_ignored": "padded positions",
+    "tagger/padding_leaks_into_lstm": "pack_padded_sequence",
+    "tagger/padding_leaks_into_mix": "padded positions",
+    "tagger/lstm_not_batch_first": "batch_first",
+    "tagger/top_layer_only": "every feature layer",
+    "tagger/span_f1_token_accuracy": "token accuracy",
+    "tagger/span_f1_ignores_type": "wrong type",
+    "tagger/span_f1_mean_over_sentences": "micro-averaged",
+    "tagger/span_f1_type_runs": "adjacent",
+    "tagger/span_f1_percent": "percentage",
+}
+
+
+def test_every_mutant_has_a_diagnosis():
+    assert set(DIAGNOSES) == {m.id for m in MUTANTS}
+
+
+@pytest.mark.parametrize("mutant_id", list(DIAGNOSES))
+def test_message_names_the_likely_bug(solution, mutant_id):
+    (mutant,) = [m for m in MUTANTS if m.id == mutant_id]
+    with pytest.raises(AssertionError) as info:
+        _run(mutant.exercise, apply(mutant, solution))
+    assert DIAGNOSES[mutant_id] in str(info.value), str(info.value)
+
+
+# ------------------------------------------------------------------------------ stubs
+
+def _stub_function(*args, **kwargs):
+    raise NotImplementedError()
+
+
+class _StubModule(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize("exercise", sorted(set(CHECKS) - {"features"}))
+def test_stub_says_not_implemented(exercise):
+    check, names, pattern = CHECKS[exercise]
+    stubs = [_StubModule if n[0].isupper() else _stub_function for n in names]
+    with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
+        check(*stubs)
+
+
+def test_features_stub_says_not_implemented(solution):
+    with pytest.raises(AssertionError, match=r"(?s)^contextual_features.*not implemented yet"):
+        checks.check_contextual_features(_stub_function, solution["BiLM"])
+
+
+def test_half_done_tagger_names_span_f1(solution):
+    with pytest.raises(AssertionError, match=r"(?s)^span_f1.*not implemented yet"):
+        checks.check_tagger(solution["Tagger"], _stub_function)
+
+
+def test_char_cnn_with_stubbed_highway_says_where(solution):
+    namespace = dict(solution)
+    namespace["Highway"] = _StubModule
+    namespace = apply(next(m for m in MUTANTS if m.id == "charcnn/no_relu"), namespace)
+    with pytest.raises(AssertionError, match=r"^CharCNN.*not implemented yet"):
+        checks.check_char_cnn(namespace["CharCNN"])
+
+
+# --------------------------------------------------------------- the check's own facts
+
+def test_span_f1_cases_agree_with_seqeval():
+    from seqeval.metrics import f1_score
+
+    for gold, pred, want, _ in checks._F1_CASES:
+        assert abs(f1_score(gold, pred) - want) < 1e-9, (gold, pred)
+    # where spans and tokens disagree, token accuracy differs from the entity F1
+    differs = [abs(checks._token_accuracy(g, p) - want) > 0.05
+               for g, p, want, _ in checks._F1_CASES if want not in (1.0,)]
+    assert all(differs)
+
+
+def test_features_check_accepts_an_instance_and_size_overrides(solution):
+    bilm_cls = solution["BiLM"]
+    checks.check_contextual_features(solution["contextual_features"], bilm_cls, n_layers=1)
+    import inspect
+
+    params = inspect.signature(bilm_cls).parameters
+    small = {k: v for k, v in checks._BILM_SMALL.items() if k in params}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        instance = bilm_cls(**small)
+    before = {k: v.clone() for k, v in instance.state_dict().items()}
+    checks.check_contextual_features(solution["contextual_features"], instance)
+    after = instance.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before), "the check changed the model"
