@@ -146,6 +146,7 @@ DIAGNOSES = {
     "features/grad_kept": "torch.no_grad()",
     "features/grad_switched_off_globally": "without `with`",
     "features/backward_not_realigned": "reading order",
+    "features/flipped_over_padding": "lengths[b]",
     "features/directions_swapped": "forward half",
     "features/no_token_layer": "layer 0",
     "tagger/mask_ignored": "padded positions",

@@ -784,6 +784,7 @@ _BILM_SMALL = {
     "n_highway": 1, "dim": 8, "d_model": 8, "out_dim": 8, "token_dim": 8, "embed_dim": 8,
     "proj_dim": 8, "hidden": 8, "hidden_dim": 8, "hidden_size": 8, "d_hidden": 8,
     "n_layers": 2, "num_layers": 2, "dropout": 0.5, "p_dropout": 0.5, "max_word_len": 12,
+    "char_cnn": {"char_dim": 4, "filters": ((1, 4), (2, 4), (3, 8)), "n_highway": 1},
 }
 _FEATURE_SENTENCES = [["the", "bank", "of", "the", "river"], ["a", "bank", "loan"]]
 
@@ -804,7 +805,7 @@ def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
                     "BiLM, name=value)", expected="known constructor arguments",
                     got=f"required arguments {missing}")
     kwargs.update(bilm_kwargs)
-    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    shown = ", ".join(f"{k}={'{...}' if isinstance(v, dict) else v}" for k, v in kwargs.items())
     return _build(BiLM, f"{where}: BiLM({shown})", **kwargs), f"BiLM({shown})", kwargs
 
 
@@ -905,7 +906,7 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
             flipped = bool(b_pos) and min(b_pos) == 4 - t
             hint = ("the backward states are in the backward LM's reading order: position s "
                     "must hold the state that has read tokens s..end. Put them back in token "
-                    "order, reversing each sentence over its own length"
+                    "order, reversing each sentence over its own length (reverse_padded)"
                     if flipped else
                     "the backward LM at position s reads tokens s..end: a change at token t "
                     "shows at positions <= t only (is the second half the backward LM's "

@@ -380,12 +380,15 @@ _SCALARMIX = [
 
 # ------------------------------------------------------------------------- features
 
-# The one place that knows the chapter BiLM's forward API: token vectors x (B, T, H) and
-# per-layer forward and backward states, each a list of (B, T, H) aligned to positions.
+# The one place that knows the chapter BiLM's forward API: bilm(chars, mask) returns a dict
+# with "token" x (B, T, H) and per-layer "forward" and "backward" states (B, T, H), the
+# backward ones in the backward LSTM's reading order (`reverse_padded` aligns them).
 _BILM_STATES = """
-def _bilm_states(bilm, chars, mask):
+def _bilm_states(bilm, chars, mask, align=True):
     out = bilm(chars, mask)
-    return out["token"], list(out["forward"]), list(out["backward"])
+    lengths = mask.sum(1)
+    bwd = [reverse_padded(b, lengths) if align else b for b in out["backward"]]
+    return out["token"], list(out["forward"]), bwd
 """
 
 
@@ -423,7 +426,16 @@ _FEATURES = [
         def contextual_features(bilm, chars, mask):
             bilm.eval()
             with torch.no_grad():
-                x, fwd, bwd = _bilm_states(bilm, chars, mask)
+                x, fwd, bwd = _bilm_states(bilm, chars, mask, align=False)
+                layers = [torch.cat([x, x], -1)]
+                layers += [torch.cat([f, b], -1) for f, b in zip(fwd, bwd)]
+            return torch.stack(layers)
+    """)),
+    Mutant("features", "flipped_over_padding", _features("""
+        def contextual_features(bilm, chars, mask):
+            bilm.eval()
+            with torch.no_grad():
+                x, fwd, bwd = _bilm_states(bilm, chars, mask, align=False)
                 layers = [torch.cat([x, x], -1)]
                 layers += [torch.cat([f, b.flip(1)], -1) for f, b in zip(fwd, bwd)]
             return torch.stack(layers)
