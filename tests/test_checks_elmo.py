@@ -239,3 +239,29 @@ def test_features_check_accepts_an_instance_and_size_overrides(solution):
     checks.check_contextual_features(solution["contextual_features"], instance)
     after = instance.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the check changed the model"
+
+
+def test_checks_run_on_one_thread_and_restore_the_setting():
+    import inspect
+
+    threads = torch.get_num_threads()
+    seen = []
+    torch.set_num_threads(2)
+    try:
+        checks.check_lm_targets(lambda ids, lengths: seen.append(torch.get_num_threads())
+                                or _reference_lm_targets(ids, lengths))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    # the decorator keeps the signature the notebooks and docs show
+    assert list(inspect.signature(checks.check_tagger).parameters) == ["Tagger", "span_f1"]
+
+
+def _reference_lm_targets(ids, lengths):
+    pos = torch.arange(ids.shape[1])[None, :]
+    fwd, bwd = torch.full_like(ids, -100), torch.full_like(ids, -100)
+    fwd[:, :-1], bwd[:, 1:] = ids[:, 1:], ids[:, :-1]
+    fwd[pos >= lengths[:, None] - 1] = -100
+    bwd[(pos >= lengths[:, None]) | (pos == 0)] = -100
+    return fwd, bwd

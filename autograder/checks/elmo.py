@@ -37,6 +37,7 @@ from ._common import (
     expect_tensor,
     expect_true,
     fail,
+    one_thread,
     show,
 )
 
@@ -139,6 +140,7 @@ def _explain_char_row(got: list[int], want: list[int], word: str, L: int) -> str
     return "[BOW] + [b + 3 for b in word.encode('utf-8')] + [EOW], right-padded with 0"
 
 
+@one_thread()
 def check_char_ids(char_ids) -> None:
     """BOW + UTF-8 bytes (+3) + EOW, right-padded with 0; long words keep BOW and EOW."""
     name = "char_ids"
@@ -213,6 +215,7 @@ def _highway_alternatives(x, layer, dim):
     ]
 
 
+@one_thread()
 def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
     """y = g * relu(W_h x) + (1 - g) * x per layer, g = sigmoid(W_g x); carry by default."""
     name = "Highway"
@@ -355,6 +358,7 @@ def _charcnn_ref(chars, parts, pool="max", relu=True, highway=True):
     return proj(h).reshape(B, T, -1)
 
 
+@one_thread()
 def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     """Per-token char CNN: embed, convolve, max over positions, ReLU, highway, project."""
     name = "CharCNN"
@@ -432,6 +436,7 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
 
 # -------------------------------------------------------------------------- 4. targets
 
+@one_thread()
 def check_lm_targets(lm_targets) -> None:
     """fwd[t] = ids[t+1], bwd[t] = ids[t-1]; -100 past the ends and on padding."""
     name = "lm_targets"
@@ -564,6 +569,7 @@ def _bilm_alternatives(fl, bl, ft, bt):
     ]
 
 
+@one_thread()
 def check_bilm_loss(bilm_loss) -> None:
     """Mean of the forward and backward token-mean cross-entropies, -100 ignored."""
     name = "bilm_loss"
@@ -655,6 +661,7 @@ def _param(model, attr: str, shape: tuple[int, ...], init: float, where: str) ->
     return p
 
 
+@one_thread()
 def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     """gamma * sum_l softmax(s)_l h_l; optional layer norm over each sentence's real entries."""
     name = "ScalarMix"
@@ -809,6 +816,7 @@ def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
     return _build(BiLM, f"{where}: BiLM({shown})", **kwargs), f"BiLM({shown})", kwargs
 
 
+@one_thread()
 def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:  # noqa: N803
     """Frozen biLM features: eval mode, no graph, [x; x] then [fwd; bwd] aligned per token.
 
@@ -972,6 +980,7 @@ def _check_span_f1(span_f1) -> None:
             fail(where, want, got, hint)
 
 
+@one_thread()
 def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
     """Tagger: (L, B, T, D) features -> (B, T, n_tags) logits, padding-proof; span-level F1."""
     name = "Tagger"
