@@ -24,11 +24,13 @@ the page must contain no hidden-test line and no delimiter.
 
 from __future__ import annotations
 
+import functools
 import html as html_lib
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -85,8 +87,22 @@ def _is_test_cell(cell: NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
+@functools.lru_cache(maxsize=1)
+def public_text() -> str:
+    """The course's own code (``course/``, ``autograder/``): public, and what tracebacks
+    through the visible checks quote. A hidden-test line that also appears here (say,
+    ``torch.manual_seed(0)``) is no secret."""
+    root = Path(__file__).resolve().parent.parent
+    parts = []
+    for package in ("autograder", "course"):
+        for path in sorted((root / package).rglob("*.py")):
+            parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
 def secret_lines(nb: NotebookNode) -> list[str]:
-    """Hidden-test lines worth hiding: long enough, and not also visible somewhere."""
+    """Hidden-test lines worth hiding: long enough, and not visible anywhere else (in the
+    notebook's other sources, the student's included, or in the course's own code)."""
     hidden: list[str] = []
     visible: list[str] = []
     for cell in nb.cells:
@@ -97,7 +113,7 @@ def secret_lines(nb: NotebookNode) -> list[str]:
             visible.append(visible_source(source))
         else:
             visible.append(source)
-    seen = "\n".join(visible)
+    seen = "\n".join(visible) + "\n" + public_text()
     out = []
     for line in hidden:
         if len(line) >= MIN_SECRET_LEN and line not in seen and line not in out:
