@@ -566,7 +566,15 @@ def _bilm_alternatives(fl, bl, ft, bt):
         ((sent[0] + sent[1]) / 2,
          "a mean of per-sentence means; average over all kept tokens of the batch instead"),
         ((fs + bs) / 2, "summed over the tokens: take the mean over the kept tokens"),
+        ((_ce_all(fl, ft) + _ce_all(bl, bt)) / 2,
+         "the ignored positions (-100) were scored as word 0 (clamped, not masked): leave "
+         "them out of both the sum and the count"),
     ]
+
+
+def _ce_all(logits, targets):
+    logp = torch.log_softmax(logits.double(), -1)
+    return -logp.gather(-1, targets.clamp(min=0)[..., None]).mean()
 
 
 @one_thread()
@@ -1044,7 +1052,9 @@ def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
                     expected="changed", got="unchanged")
     model.train()
     model.zero_grad(set_to_none=True)
-    out = call(model, feats, mask, where=f"{where}: forward in train mode")
+    with torch.random.fork_rng(devices=[]):  # dropout draws: fixed, and the learner's RNG kept
+        torch.manual_seed(0)
+        out = call(model, feats, mask, where=f"{where}: forward in train mode")
     loss = torch.nn.functional.cross_entropy(out[mask], torch.arange(int(mask.sum())) % n_tags)
     call(loss.backward, where=f"{where}: loss.backward()")
     grad = mixes[0].scalars.grad

@@ -300,13 +300,11 @@ def bilm_loss(fwd_logits, bwd_logits, fwd_targets, bwd_targets):
                 return -torch.log(p.gather(-1, targets[keep][:, None])).mean()
             return (ce(fwd_logits, fwd_targets) + ce(bwd_logits, bwd_targets)) / 2
     """),
-    _m("loss", "gathers_ignored_index", """
+    _m("loss", "ignored_scored_as_word_0", """
         def bilm_loss(fwd_logits, bwd_logits, fwd_targets, bwd_targets):
-            def ce(logits, targets):
+            def ce(logits, targets):  # clamp so that gather accepts the -100s
                 logp = torch.log_softmax(logits, dim=-1)
-                nll = -logp.gather(-1, targets[..., None])[..., 0]
-                keep = targets != -100
-                return (nll * keep).sum() / keep.sum()
+                return -logp.gather(-1, targets.clamp(min=0)[..., None]).mean()
             return (ce(fwd_logits, fwd_targets) + ce(bwd_logits, bwd_targets)) / 2
     """),
 ]
@@ -370,11 +368,11 @@ _SCALARMIX = [
         w = torch.softmax(self.scalars, dim=0)
         return self.gamma * (w[:, None, None, None] * layers).sum(0)
 """)),
-    _m("scalarmix", "weights_detached", _mix("""\
+    _m("scalarmix", "scalars_detached", _mix("""\
         if self.layer_norm:
             layers = self._norm(layers, mask)
-        w = torch.softmax(self.scalars.data, dim=0)
-        return self.gamma.item() * (w[:, None, None, None] * layers).sum(0)
+        w = torch.softmax(self.scalars.detach(), dim=0)
+        return self.gamma * (w[:, None, None, None] * layers).sum(0)
 """)),
 ]
 
