@@ -75,11 +75,11 @@ def _which(got, alternatives: Sequence[tuple[torch.Tensor, str]], default: str,
     return next((hint for alt, hint in alternatives if _close(got, alt, atol=atol)), default)
 
 
-def _build(cls, where: str, *args, seed: int = 0, **kwargs):
+def _build(cls, where: str, *args, seed: int = 0, hint: str | None = None, **kwargs):
     """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = call(cls, *args, where=where, **kwargs)
+        model = call(cls, *args, where=where, hint=hint, **kwargs)
     expect_true(isinstance(model, nn.Module), where,
                 "subclass nn.Module and call super().__init__() first",
                 expected="an nn.Module", got=type(model).__name__)
@@ -821,7 +821,9 @@ def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
                     got=f"required arguments {missing}")
     kwargs.update(bilm_kwargs)
     shown = ", ".join(f"{k}={'{...}' if isinstance(v, dict) else v}" for k, v in kwargs.items())
-    return _build(BiLM, f"{where}: BiLM({shown})", **kwargs), f"BiLM({shown})", kwargs
+    hint = ("the chapter's BiLM is built from your CharCNN and Highway: make check_char_cnn "
+            "and check_highway pass first")
+    return _build(BiLM, f"{where}: BiLM({shown})", hint=hint, **kwargs), f"BiLM({shown})", kwargs
 
 
 @one_thread()
@@ -908,7 +910,8 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
     diff = (other - out)[:, 0]  # (layers, T, 2H)
     expect_true(_positions(diff[0]) == [t], f"{where}: positions where layer 0 changes when "
                 f"token {t} of sentence 0 changes", "layer 0 is the context-free token encoder "
-                "output, [x; x]: only the changed token's vector may change",
+                "output, [x; x]: only the changed token's vector may change (if "
+                "contextual_features does that, your CharCNN mixes tokens: see check_char_cnn)",
                 expected=str([t]), got=str(_positions(diff[0])))
     for k in range(1, out.shape[0]):
         f_pos, b_pos = _positions(diff[k, :, :H]), _positions(diff[k, :, H:])
