@@ -32,16 +32,13 @@ import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course.build import ROOT
+from course.build import ROOT, strip_hidden_tests, strip_solution_markers
 
 SCALES = ("tiny", "quick", "full")
 CELL_TIMEOUT = 300  # seconds per cell when a chapter runs at tiny scale during the build
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the component Sphinx loads from the CDN by default
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 _WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)",
-                     re.M | re.S)
-_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|\Z)", re.M)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SCALE_LINE = re.compile(r"^scale: (tiny|quick|full)\b", re.M)
 
@@ -231,7 +228,7 @@ def _toc_files(toc: Path) -> list[str]:
 
 
 def _norm(source: str) -> str:
-    source = _MARKER.sub("", _HIDDEN.sub("", source))
+    source = strip_solution_markers(strip_hidden_tests(source))
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 

@@ -128,6 +128,10 @@ def strip_hidden_tests(source: str) -> str:
     return _HIDDEN.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
 
 
+def strip_solution_markers(source: str) -> str:
+    return _MARKER.sub("", source)
+
+
 def stub_solutions(source: str) -> str:
     def stub(match: re.Match) -> str:
         indent = match[1]
@@ -153,7 +157,7 @@ def book_page(ch: Chapter) -> str:
     for cell in nb.cells:
         grader = cell.metadata.pop("nbgrader", None)
         if cell.cell_type == "code":
-            cell.source = _MARKER.sub("", strip_hidden_tests(cell.source))
+            cell.source = strip_solution_markers(strip_hidden_tests(cell.source))
             if grader and grader["solution"]:
                 tags = cell.metadata.setdefault("tags", [])
                 if "hide-input" not in tags:
