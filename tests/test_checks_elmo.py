@@ -9,7 +9,6 @@ tests at another solution file (any notebook `course.loader` reads).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -73,14 +72,12 @@ def test_every_exercise_has_a_check_and_mutants():
 def test_check_passes_on_solution(solution, exercise):
     if exercise == "tagger":
         import seqeval.metrics  # noqa: F401  (its first import is slow; not the check's time)
-    start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(123)
         state = torch.get_rng_state()
         _run(exercise, solution)
         assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
     assert torch.is_grad_enabled()
-    assert time.perf_counter() - start < 5.0  # < 0.1 s on an idle core; slack for a busy CI
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))

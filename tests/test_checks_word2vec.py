@@ -7,7 +7,6 @@ a stub (raise NotImplementedError) is reported as "not implemented".
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -62,13 +61,11 @@ def test_every_exercise_has_a_check_and_mutants():
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
 def test_check_passes_on_solution(solution, exercise):
-    start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(123)
         state = torch.get_rng_state()
         _run(exercise, solution)
         assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
-    assert time.perf_counter() - start < 5.0  # < 1 s on an idle core; slack for a busy CI
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
