@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from autograder.checks import elmo as checks
-from tests.mutants import apply
+from tests.mutants import StubModule, apply, stub_function
 from tests.mutants.elmo import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,37 +172,29 @@ def test_message_names_the_likely_bug(solution, mutant_id):
 
 # ------------------------------------------------------------------------------ stubs
 
-def _stub_function(*args, **kwargs):
-    raise NotImplementedError()
-
-
-class _StubModule(nn.Module):
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-        raise NotImplementedError()
 
 
 @pytest.mark.parametrize("exercise", sorted(set(CHECKS) - {"features"}))
 def test_stub_says_not_implemented(exercise):
     check, names, pattern = CHECKS[exercise]
-    stubs = [_StubModule if n[0].isupper() else _stub_function for n in names]
+    stubs = [StubModule if n[0].isupper() else stub_function for n in names]
     with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
         check(*stubs)
 
 
 def test_features_stub_says_not_implemented(solution):
     with pytest.raises(AssertionError, match=r"(?s)^contextual_features.*not implemented yet"):
-        checks.check_contextual_features(_stub_function, solution["BiLM"])
+        checks.check_contextual_features(stub_function, solution["BiLM"])
 
 
 def test_half_done_tagger_names_span_f1(solution):
     with pytest.raises(AssertionError, match=r"(?s)^span_f1.*not implemented yet"):
-        checks.check_tagger(solution["Tagger"], _stub_function)
+        checks.check_tagger(solution["Tagger"], stub_function)
 
 
 def test_char_cnn_with_stubbed_highway_says_where(solution):
     namespace = dict(solution)
-    namespace["Highway"] = _StubModule
+    namespace["Highway"] = StubModule
     namespace = apply(next(m for m in MUTANTS if m.id == "charcnn/no_relu"), namespace)
     with pytest.raises(AssertionError, match=r"^CharCNN.*not implemented yet"):
         checks.check_char_cnn(namespace["CharCNN"])

@@ -15,7 +15,7 @@ from torch import nn
 
 from autograder.checks import _common
 from autograder.checks import word2vec as checks
-from tests.mutants import apply
+from tests.mutants import StubModule, apply, stub_function
 from tests.mutants.word2vec import MUTANTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,32 +155,24 @@ def test_message_names_the_likely_bug(solution, mutant_id):
 
 # ------------------------------------------------------------------------------ stubs
 
-def _stub_function(*args, **kwargs):
-    raise NotImplementedError()
-
-
-class _StubModule(nn.Module):
-    def __init__(self, *args, **kwargs):
-        super().__init__()
-        raise NotImplementedError()
 
 
 @pytest.mark.parametrize("exercise", list(CHECKS))
 def test_stub_says_not_implemented(exercise):
     check, names, pattern = CHECKS[exercise]
-    stubs = [_StubModule if n[0].isupper() else _stub_function for n in names]
+    stubs = [StubModule if n[0].isupper() else stub_function for n in names]
     with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
         check(*stubs)
 
 
 def test_half_done_noise_names_the_missing_function(solution):
     with pytest.raises(AssertionError, match=r"(?s)^sample_negatives.*not implemented"):
-        checks.check_noise(solution["noise_distribution"], _stub_function)
+        checks.check_noise(solution["noise_distribution"], stub_function)
 
 
 def test_model_with_stubbed_loss_says_where(solution):
     namespace = dict(solution)
-    namespace["sgns_loss"] = _stub_function
+    namespace["sgns_loss"] = stub_function
     source = (
         "import torch.nn as nn\n"
         "class SkipGram(nn.Module):\n"
@@ -195,7 +187,7 @@ def test_model_with_stubbed_loss_says_where(solution):
         "                         self.out_embed(negatives))\n"
     )
     exec(source, namespace)
-    with pytest.raises(AssertionError, match=r"not implemented yet \(raised in `_stub_function`\)"):
+    with pytest.raises(AssertionError, match=r"not implemented yet \(raised in `stub_function`\)"):
         checks.check_skipgram_model(namespace["SkipGram"])
 
 
@@ -238,7 +230,7 @@ def test_call_wraps_exceptions():
         _common.call(broken, 1, where="broken(1)")
     assert isinstance(info.value.__cause__, TypeError)
     with pytest.raises(AssertionError, match=r"^f: not implemented yet"):
-        _common.call(_stub_function, where="f")
+        _common.call(stub_function, where="f")
     assert _common.call(lambda x, y=0: x + y, 1, y=2, where="f") == 3
     with pytest.raises(KeyboardInterrupt):  # only Exception is wrapped
         _common.call(_raise_interrupt, where="f")
