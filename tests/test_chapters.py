@@ -113,5 +113,5 @@ def test_runner_records_results_and_outputs(demo_course, tmp_path, capsys):
     record = json.loads((tmp_path / "01_demo.tiny.json").read_text())
     assert record["metrics"] == {"answer": 42} and record["hardware"]
     executed = (demo_course / "build" / "executed" / "01_demo.ipynb").read_text()
-    assert '"output_type"' not in executed or "Traceback" not in executed
+    assert '"output_type": "error"' not in executed and '"execution_count": null' not in executed
     assert "answer=42" in capsys.readouterr().out
