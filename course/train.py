@@ -43,19 +43,23 @@ class CheckpointError(RuntimeError):
 class History:
     """Losses logged by `fit`: `losses[i]` is the mean loss of the steps up to `steps[i]`
     since the previous entry; `lrs[i]` the learning rate (first param group) at that step;
-    `wall_s` the training time in seconds, summed over resumed runs."""
+    `wall_s` the training time in seconds, summed over resumed runs. `evals` holds
+    `(step, training seconds so far, value)` for each call of fit's `eval_fn` (evaluation
+    time is not counted as training time)."""
 
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    evals: list[tuple[int, float, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> History:
-        return cls(list(d["steps"]), list(d["losses"]), list(d["lrs"]), float(d["wall_s"]))
+        evals = [tuple(e) for e in d.get("evals", [])]  # absent in checkpoints of format 1
+        return cls(list(d["steps"]), list(d["losses"]), list(d["lrs"]), float(d["wall_s"]), evals)
 
 
 def to_device(batch: Any, device: torch.device | str) -> Any:
@@ -235,6 +239,8 @@ def fit(
     desc: str = "train",
     progress: bool = True,
     bf16: bool | None = None,
+    eval_fn: Callable[[torch.nn.Module], Any] | None = None,
+    eval_every: int = 0,
 ) -> History:
     """Train `model` for `steps` optimizer steps in total and return its `History`.
 
@@ -249,6 +255,9 @@ def fit(
         from its step, giving the same weights as an uninterrupted run.
     log_every: steps per History entry / progress-bar update (one device sync each).
     bf16: autocast to bfloat16; None means "on CUDA when supported". Ignored off CUDA.
+    eval_fn(model) -> value: called in eval mode every `eval_every` steps and at the last
+        step; `History.evals` keeps (step, training seconds so far, value), so curves can be
+        drawn against steps or wall time.
     """
     from course import runtime
 
@@ -327,6 +336,13 @@ def fit(
                 bar.set_postfix(loss=f"{mean:.4g}", lr=f"{lr:.2g}")
                 running.zero_()
                 window_n = 0
+            if eval_fn is not None and eval_every > 0 and (step % eval_every == 0 or step == steps):
+                paused = time.perf_counter()
+                model.eval()
+                value = eval_fn(model)
+                model.train()
+                history.evals.append((step, history.wall_s + paused - start, value))
+                start += time.perf_counter() - paused  # evaluation is not training time
             if path is not None and checkpoint_every > 0 and step % checkpoint_every == 0:
                 history.wall_s += time.perf_counter() - start
                 start = time.perf_counter()

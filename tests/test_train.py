@@ -1,8 +1,10 @@
 """course.train.fit: learning, clipping, checkpoints, and resume giving the very same weights."""
 
 import random
+import time
 
 import numpy as np
+
 import pytest
 import torch
 from torch import nn
@@ -254,4 +256,29 @@ def test_history_round_trip():
         "losses": [1.5, 1.0],
         "lrs": [0.1, 0.05],
         "wall_s": 2.5,
+        "evals": [],
     }
+    old = {k: v for k, v in h.to_dict().items() if k != "evals"}  # a checkpoint from before `evals`
+    assert History.from_dict(old) == h
+
+
+def test_eval_fn_runs_every_n_steps_in_eval_mode_and_is_not_training_time(monkeypatch):
+    clock = [0.0]  # a fake clock: each reading advances 1 ms, an evaluation takes 100 s
+
+    def tick():
+        clock[0] += 0.001
+        return clock[0]
+
+    monkeypatch.setattr(time, "perf_counter", tick)
+    modes = []
+
+    def slow_eval(model):
+        modes.append(model.training)
+        clock[0] += 100.0
+        return len(modes)
+
+    model, history = run(loader_batches(), steps=25, eval_fn=slow_eval, eval_every=10)
+    assert [(s, v) for s, _, v in history.evals] == [(10, 1), (20, 2), (25, 3)]
+    assert modes == [False, False, False] and model.training
+    walls = [w for _, w, _ in history.evals]
+    assert walls == sorted(walls) and 0 < walls[-1] <= history.wall_s < 100
