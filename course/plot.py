@@ -1,5 +1,5 @@
 """Plotting helpers for the chapters: loss curves, mean ± std over seeds, bar comparisons,
-2-D embedding maps. Each returns its matplotlib Figure and never calls `plt.show()`, so they
+2-D embedding maps, attention heatmaps. Each returns its matplotlib Figure and never calls `plt.show()`, so they
 work headless (Agg) in tests and in the book build.
 
 In a notebook a figure drawn with pyplot shows at the end of the cell; end the line with
@@ -137,4 +137,38 @@ def embedding_scatter(
         ax.annotate(str(label), (px, py), xytext=(3, 3), textcoords="offset points", fontsize=9)
     ax.set(xlabel="PC 1", ylabel="PC 2", title=title)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def attention_maps(
+    weights: Any,
+    tokens: Sequence[str],
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    suptitle: str | None = None,
+) -> Figure:
+    """Heatmaps of attention weights (H, T, T) or (T, T): one panel per head, queries as
+    rows and keys as columns, each labelled with `tokens`; darker = more weight."""
+    w = _numpy(weights)
+    if w.ndim == 2:
+        w = w[None]
+    if w.ndim != 3 or w.shape[1] != w.shape[2] or w.shape[1] != len(tokens):
+        raise ValueError(f"weights must be (heads, T, T) with T = {len(tokens)} tokens, got {w.shape}")
+    heads = w.shape[0]
+    ncols = max(1, min(ncols, heads))
+    nrows = -(-heads // ncols)
+    side = 0.22 * len(tokens) + 1.5
+    fig, axes = plt.subplots(nrows, ncols, figsize=(side * ncols, side * nrows),
+                             layout="constrained", squeeze=False)
+    for h, ax in enumerate(axes.flat):
+        if h >= heads:
+            ax.axis("off")
+            continue
+        ax.imshow(w[h], cmap="Blues", vmin=0.0, vmax=max(float(w[h].max()), 1e-9))
+        ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
+        ax.set_title(titles[h] if titles else f"head {h}", fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle)
     return fig

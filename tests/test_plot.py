@@ -83,3 +83,18 @@ def test_embedding_scatter_labels_every_point():
     assert len(ax.collections[0].get_offsets()) == 5
     with pytest.raises(ValueError, match="5 vectors but 2 labels"):
         plot.embedding_scatter(torch.randn(5, 16), words[:2])
+
+
+def test_attention_maps_one_panel_per_head_labelled_with_tokens():
+    w = torch.softmax(torch.randn(3, 4, 4), -1)
+    fig = plot.attention_maps(w, ["a", "b", "c", "d"], ncols=2, suptitle="layer 0")
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 3 and len(fig.axes) == 4  # 2 x 2 grid, the fourth panel blank
+    assert [t.get_text() for t in shown[0].get_xticklabels()] == ["a", "b", "c", "d"]
+    assert np.allclose(shown[2].images[0].get_array(), w[2].numpy())
+    assert [ax.get_title() for ax in shown] == ["head 0", "head 1", "head 2"]
+
+
+def test_attention_maps_refuse_weights_that_do_not_match_the_tokens():
+    with pytest.raises(ValueError, match="3 tokens"):
+        plot.attention_maps(torch.ones(2, 4, 4), ["a", "b", "c"])
