@@ -42,6 +42,8 @@ MIN_SECRET_LEN = 8  # shorter hidden lines ("else:", "pass") are not secrets
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CELL_FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line (\d+)")
 HIDDEN_FAILED = "A hidden test in this cell failed (its details are not shown).\n"
+# errors that the grader itself puts in a cell (nbgrader's timeout, autograder.execute)
+GRADER_ERRORS = ("CellTimeoutError", "KernelDied", "KernelUnresponsive", "NotRun")
 LEAK_NOTICE = "[output removed by the grader: it showed hidden test code]\n"
 
 
@@ -218,7 +220,7 @@ class SanitizeFeedback(NbGraderPreprocessor):
     def _test_cell_output(self, cell, region: HiddenRegion, output, index):
         if output.get("output_type") != "error":
             return None  # may come from the hidden code
-        if output.get("ename") == "CellTimeoutError":
+        if output.get("ename") in GRADER_ERRORS:  # written by the grader, not by the tests
             return output
         frames = _error_frames(output, cell.get("execution_count"))
         if frames is None or any(line in region.lines for line in frames):

@@ -27,6 +27,18 @@ from traitlets.config import Config
 
 KERNEL_NAME = "course-grader"
 
+# nbgrader's list with its Execute replaced (a dead kernel keeps the points earned
+# before it; outputs are capped as they arrive)
+AUTOGRADE_PREPROCESSORS = [
+    "autograder.execute.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 FEEDBACK_PREPROCESSORS = [
     "nbgrader.preprocessors.GetGrades",
     "autograder.feedback.SanitizeFeedback",
@@ -38,14 +50,20 @@ FEEDBACK_PREPROCESSORS = [
 def write_kernelspec(jupyter_dir: Path, python: str | None = None) -> Path:
     """Write ``<jupyter_dir>/kernels/course-grader/kernel.json`` for ``python``.
 
-    Put ``jupyter_dir`` on ``JUPYTER_PATH`` for the grading process to find it.
+    The kernel starts through ``autograder.sandbox`` (isolated as ``$COURSE_SANDBOX``
+    says; it refuses to start without it) and is interrupted by a message on its control
+    channel (a signal would reach the sandbox, not the kernel). Put ``jupyter_dir`` on
+    ``JUPYTER_PATH`` for the grading process to find it.
     """
+    python = python or sys.executable
     kdir = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     kdir.mkdir(parents=True, exist_ok=True)
     spec = {
-        "argv": [python or sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": [python, "-m", "autograder.sandbox", "run", "--",
+                 python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (course grader)",
         "language": "python",
+        "interrupt_mode": "message",
         "metadata": {"debugger": False},
     }
     (kdir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
@@ -58,22 +76,32 @@ def _settings(
     timeout: int,
     notes_file: Path | None = None,
     scrub: dict[str, str] | None = None,
+    kernel_dir: Path | None = None,
 ) -> dict[str, dict[str, object]]:
     root = Path(root)
+    kernel_manager: dict[str, object] = {"transport": "ipc"}
+    if kernel_dir is not None:
+        kernel_manager.update(connection_file=str(Path(kernel_dir) / "kernel.json"),
+                              ip=str(Path(kernel_dir) / "k"))
     return {
         "CourseDirectory": {
             "root": str(root),
             "db_url": f"sqlite:///{root / 'gradebook.db'}",
             "course_id": "course",
         },
-        "Execute": {
+        # the kernel runs in its own network namespace: Unix sockets, not TCP, in a folder
+        # that the sandbox shares with it (autograder.worker makes one per job)
+        "KernelManager": kernel_manager,
+        "AsyncKernelManager": kernel_manager,
+        "Autograde": {"create_student": True,
+                      "autograde_preprocessors": list(AUTOGRADE_PREPROCESSORS)},
+        "SandboxedExecute": {
             "timeout": int(timeout),
             "interrupt_on_timeout": True,
             "kernel_name": KERNEL_NAME,
             "startup_timeout": 120,
             "execute_retries": 0,
         },
-        "Autograde": {"create_student": True},
         "ClearHiddenTests": {"enforce_metadata": True},
         "GenerateFeedback": {"preprocessors": list(FEEDBACK_PREPROCESSORS)},
         "SanitizeFeedback": {
@@ -89,15 +117,17 @@ def build_config(
     timeout: int,
     notes_file: Path | None = None,
     scrub: dict[str, str] | None = None,
+    kernel_dir: Path | None = None,
 ) -> Config:
     """nbgrader config for the course directory ``root``.
 
     ``timeout``: seconds per cell. ``notes_file``: where ``SanitizeFeedback`` appends
     what it removed (JSON lines). ``scrub``: path -> placeholder replacements for the
-    feedback.
+    feedback. ``kernel_dir``: the folder for the kernel's connection file and sockets.
     """
     c = Config()
-    settings = _settings(root, timeout=timeout, notes_file=notes_file, scrub=scrub)
+    settings = _settings(root, timeout=timeout, notes_file=notes_file, scrub=scrub,
+                         kernel_dir=kernel_dir)
     for section, values in settings.items():
         for key, value in values.items():
             setattr(c[section], key, value)
