@@ -7,6 +7,7 @@ notebook, ...), so one bad file never stops the others.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 import nbformat
 
 MAX_BYTES = 100 * 1024 * 1024
+TEXT_FORMATS = (".py", ".md")  # a notebook saved as text (jupytext) is converted
 IGNORED = {".ipynb_checkpoints", "__pycache__", "__MACOSX", "Thumbs.db", "desktop.ini"}
 # "01_word2vec (1).ipynb", "01_word2vec-Copy1.ipynb", "01_Word2Vec.ipynb": a renamed copy
 COPY_SUFFIX = re.compile(r"^[\s._-]*(\(\d+\)|copy\s*\d*|\d+)?$", re.IGNORECASE)
@@ -62,12 +64,19 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
         raw = path.read_bytes()
     except OSError as e:
         return None, f"cannot read the file: {e.strerror or e}"
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # saved as UTF-16 (some Windows editors)
+        try:
+            raw = raw.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            return None, "not a notebook: not UTF-8 text"
     if b"\x00" in raw[:8192]:
         return None, "not a notebook: binary file"
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None, "not a notebook: not UTF-8 text"
+    if path.suffix.lower() in TEXT_FORMATS:
+        return _read_text_notebook(text, path.suffix.lower())
     if not text.strip():
         return None, "empty file"
     try:
@@ -89,6 +98,20 @@ def read_notebook(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
             cell["source"] = "".join(cell["source"])
         if not isinstance(cell.get("source", ""), str):
             return None, "not a Jupyter notebook (malformed cell source)"
+    return nb, ""
+
+
+def _read_text_notebook(text: str, ext: str) -> tuple[nbformat.NotebookNode | None, str]:
+    """A notebook saved as jupytext (percent .py, MyST or plain .md): converted."""
+    import jupytext
+
+    try:
+        nb = jupytext.reads(text, fmt=ext.lstrip("."))
+    except Exception as e:  # jupytext raises many types on odd text
+        return None, f"cannot convert the {ext} file to a notebook ({type(e).__name__})"
+    if not any(c.cell_type == "code" for c in nb.cells):
+        return None, f"the {ext} file holds no code cells"
+    nb.metadata["orig_nbformat"] = ext
     return nb, ""
 
 
@@ -135,18 +158,23 @@ def _scan_student(folder: Path, slugs: list[str]) -> list[Item]:
                               "unexpected folder (notebooks go directly in the student folder)"))
             continue
         slug, exact = match_assignment(entry.name, slugs)
+        rank = 0 if exact else 1
+        if slug is None and entry.suffix.lower() in TEXT_FORMATS and entry.stem in slugs:
+            slug, rank = entry.stem, 2
         if slug is None:
             expected = ", ".join(f"{s}.ipynb" for s in slugs) or "none"
             items.append(Item(student, entry.name, entry, "failed",
                               f"unrecognised file name (expected one of: {expected})"))
             continue
-        found.setdefault(slug, []).append((entry, exact))
+        found.setdefault(slug, []).append((entry, rank))
     for slug, files in sorted(found.items()):
-        files.sort(key=lambda f: (not f[1], f[0].name))
-        (path, exact), extra = files[0], files[1:]
+        files.sort(key=lambda f: (f[1], f[0].name))
+        (path, rank), extra = files[0], files[1:]
         item = Item(student, slug, path)
-        if not exact:
+        if rank == 1:
             item.flags.append(f"graded the file named {path.name!r} as {slug}.ipynb")
+        elif rank == 2:
+            item.flags.append(f"converted {path.name!r} (a text notebook) to {slug}.ipynb")
         items.append(item)
         for other, _ in extra:
             items.append(Item(student, other.name, other, "failed",
@@ -154,20 +182,101 @@ def _scan_student(folder: Path, slugs: list[str]) -> list[Item]:
     return items
 
 
-def vet(item: Item, source_ids: dict[str, str]) -> None:
-    """Read a pending item's notebook; fail it or flag what nbgrader would hide."""
-    nb, why = read_notebook(item.path)
-    if nb is None:
-        item.status, item.reason = "failed", why
-        return
-    item.notebook = nb
+def _norm(source: str) -> list[str]:
+    from autograder.feedback import visible_source
+
+    return [ln.strip() for ln in visible_source(source).splitlines() if ln.strip()]
+
+
+def _test_meta(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if meta.get("grade") and not meta.get("solution") else {}
+
+
+def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
+    """Put every graded test cell of ``source`` back into ``nb``, as the instructor wrote it.
+
+    nbgrader replaces a locked cell only while it still carries its grade id: a deleted
+    cell, or one whose metadata was stripped or changed, would otherwise score 0 (or
+    nothing) silently. Returns what was restored, for the flag.
+    """
+    restored = []
+    index_of = {}
+    for i, cell in enumerate(nb.cells):
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if isinstance(gid, str) and gid not in index_of:
+            index_of[gid] = i
+    previous_id = None
+    inserted_after: dict[int, int] = {}
+    for src in source.cells:
+        meta = src.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if not _test_meta(src):
+            if isinstance(gid, str):
+                previous_id = gid
+            continue
+        clean = nbformat.from_dict(copy.deepcopy(dict(src)))
+        if clean.cell_type == "code":
+            clean.outputs, clean.execution_count = [], None
+        if gid in index_of:
+            cell = nb.cells[index_of[gid]]
+            how = []
+            if cell.cell_type != "code":
+                how.append("type")
+            elif _norm(cell.source) != _norm(src.source):
+                how.append("code")
+            if _test_meta(cell).get("points") != meta.get("points") or not _test_meta(cell):
+                how.append("metadata")
+            if how:
+                nb.cells[index_of[gid]] = clean
+                restored.append(f"{gid} (edited: {', '.join(how)})")
+            previous_id = gid
+            continue
+        target = _norm(src.source)
+        twin = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                     and not c.get("metadata", {}).get("nbgrader") and target
+                     and _norm(c.source) == target), None)
+        if twin is not None:
+            nb.cells[twin] = clean
+            index_of[gid] = twin
+            restored.append(f"{gid} (unmarked)")
+        else:
+            at = index_of.get(previous_id, -1) if previous_id else -1
+            pos = at + 1 + inserted_after.get(at, 0) if at >= 0 else len(nb.cells)
+            inserted_after[at] = inserted_after.get(at, 0) + 1
+            nb.cells.insert(pos, clean)
+            for k, v in list(index_of.items()):
+                if v >= pos:
+                    index_of[k] = v + 1
+            index_of[gid] = pos
+            restored.append(f"{gid} (deleted)")
+        previous_id = gid
+    return restored
+
+
+def vet(item: Item, source: nbformat.NotebookNode) -> None:
+    """Read a pending item's notebook; fail it, or restore and flag what nbgrader would hide."""
+    if item.notebook is None:
+        nb, why = read_notebook(item.path)
+        if nb is None:
+            item.status, item.reason = "failed", why
+            return
+        item.notebook = nb
+    nb = item.notebook
+    orig = nb.metadata.pop("orig_nbformat", None)
+    if orig is not None and orig != 4 and not str(orig).startswith("."):
+        item.flags.append(f"converted from nbformat {orig}")
+    source_ids = grade_ids(source)
     have = grade_ids(nb)
     missing_tests = [g for g, kind in source_ids.items() if kind == "test" and g not in have]
     missing_ex = [g for g, kind in source_ids.items() if kind == "exercise" and g not in have]
-    item.missing = missing_tests + missing_ex
-    if missing_tests and len(missing_tests) == sum(k == "test" for k in source_ids.values()):
-        item.flags.append("no graded test cells found (wrong notebook, or cell metadata lost?)")
-    elif missing_tests:
-        item.flags.append("graded test cells missing (scored 0): " + ", ".join(missing_tests))
-    if missing_ex and not missing_tests:
-        item.flags.append("exercise cells missing: " + ", ".join(missing_ex))
+    item.missing = missing_ex
+    restored = restore_tests(nb, source)
+    if missing_tests and len(missing_tests) == sum(k == "test" for k in source_ids.values()) \
+            and not any("unmarked" in r for r in restored):
+        item.flags.append("no graded test cells found (wrong notebook, or cell metadata lost?); "
+                          "restored from the source")
+    elif restored:
+        item.flags.append("test cells restored from the source: " + ", ".join(restored))
+    if missing_ex:
+        item.flags.append("exercise cells missing or unmarked: " + ", ".join(missing_ex))
