@@ -56,6 +56,8 @@ class Outcome:
     seconds: float = 0.0  # wall time of the whole job
     autograde_seconds: float = 0.0
     log: Path | None = None
+    stopped: dict | None = None  # the kernel died / stopped answering: where (execute.py)
+    integrity: dict = field(default_factory=dict)  # tamper findings, withheld points
 
 
 class Runner(Protocol):
@@ -261,5 +263,5 @@ def read_result(job: Job, seconds: float, state: str = "done", worker=None) -> O
         reason=r.get("reason", ""), feedback=feedback,
         feedback_error=r.get("feedback_error", ""), seconds=seconds,
         autograde_seconds=float(r.get("seconds", {}).get("autograde", 0.0)),
-        log=_log(job, worker),
+        log=_log(job, worker), stopped=r.get("stopped"), integrity=r.get("integrity") or {},
     )

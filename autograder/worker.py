@@ -24,7 +24,9 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -114,6 +116,132 @@ def _timeouts(nb_path: Path) -> list[str]:
     return out
 
 
+def _sandbox_env(jobdir: Path, job: dict) -> Path | None:
+    """Point the kernel (and the clean re-run) at this job's sandbox; the socket folder."""
+    from autograder.sandbox import ENV_VAR
+
+    spec = job.get("sandbox")
+    if spec is None:
+        os.environ.pop(ENV_VAR, None)
+        return None
+    run = Path(tempfile.mkdtemp(prefix="cg-"))  # Unix socket paths must stay short
+    os.chmod(run, 0o700)
+    spec = {**spec, "rw": [str(run)]}
+    os.environ[ENV_VAR] = json.dumps(spec)
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(run)
+    return run
+
+
+def _test_cells(nb) -> list[dict]:
+    out = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            out.append({"kind": "test", "grade_id": meta.get("grade_id"), "source": cell.source})
+        elif cell.cell_type == "code":
+            out.append({"kind": "code", "grade_id": None, "source": cell.source})
+    return out
+
+
+def verify(cells: list[dict], timeout: int, deadline: float) -> dict:
+    """Run ``autograder.verify`` in the sandbox: {"tests": {grade_id: (ok, error)},
+    "tamper": [...], "complete": bool, "problem": str}."""
+    import secrets
+    import subprocess
+
+    from autograder.sandbox import command
+
+    token = secrets.token_hex(16)
+    payload = json.dumps({"token": token, "timeout": timeout, "cells": cells})
+    out = {"tests": {}, "tamper": [], "complete": False, "problem": ""}
+    try:
+        proc = subprocess.run(command([sys.executable, "-m", "autograder.verify"]),
+                              input=payload, capture_output=True, text=True, timeout=deadline,
+                              start_new_session=True)
+        stdout, code = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        stdout = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        code = None
+        out["problem"] = f"the clean re-run ran past {deadline:.0f} s"
+    for line in stdout.splitlines():
+        tok, _, rest = line.partition(" ")
+        if tok != token:
+            continue
+        event = json.loads(rest)
+        if event["event"] == "test":
+            out["tests"][event["grade_id"]] = (bool(event["ok"]), event.get("error", ""))
+        elif event["event"] == "tamper":
+            out["tamper"] = list(event.get("what", []))
+        elif event["event"] == "done":
+            out["complete"] = True
+    if not out["complete"] and not out["tamper"] and not out["problem"]:
+        out["problem"] = f"the clean re-run stopped early (exit code {code})"
+    return out
+
+
+def _apply_verdicts(root: Path, assignment: str, student: str, scores: dict[str, float]) -> None:
+    """Overrule nbgrader's automatic scores (grade id -> score) in this job's gradebook."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "course") as gb:
+        sub = gb.find_submission(assignment, student)
+        for notebook in sub.notebooks:
+            for g in notebook.grades:
+                if g.name in scores:
+                    g.manual_score = scores[g.name]
+                    g.needs_manual_grade = False
+        gb.db.commit()
+
+
+def check_integrity(jobdir: Path, job: dict, autograded: Path, result: dict) -> None:
+    """Static and clean-re-run tamper checks; withhold the points they do not confirm."""
+    from autograder.tamper import static_findings
+
+    nb = nbformat.read(autograded, as_version=4)
+    cells = _test_cells(nb)
+    source = jobdir / "source" / job["assignment"] / f"{job['notebook']}.ipynb"
+    given = set()  # the instructor's own code cells (an install cell...) are not the student's
+    if source.exists():
+        given = {c.source.strip() for c in nbformat.read(source, as_version=4).cells
+                 if c.cell_type == "code"
+                 and not c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    student_cells = [(i, c.source) for i, c in enumerate(nb.cells)
+                     if c.cell_type == "code" and c.source.strip() not in given and not (
+                         c.get("metadata", {}).get("nbgrader", {}).get("grade")
+                         and not c.get("metadata", {}).get("nbgrader", {}).get("solution"))]
+    findings = static_findings(student_cells)
+    tamper = [str(f) for f in findings if f.kind == "tamper"]
+    suspect = [str(f) for f in findings if f.kind == "suspect"]
+    passed = {c["grade_id"] for c in result["cells"]
+              if c["max_score"] > 0 and c["score"] >= c["max_score"] - 1e-9}
+    checked = {"tamper": tamper, "suspect": suspect, "withheld": [], "tamper_dynamic": []}
+    if job.get("verify", True) and passed and not tamper:
+        ntests = sum(c["kind"] == "test" for c in cells)
+        v = verify(cells, job["timeout"], deadline=30.0 + job["timeout"] * (ntests + 2))
+        checked["verify_problem"] = v["problem"]
+        if v["tamper"]:
+            checked["tamper_dynamic"] = v["tamper"]
+        else:
+            for gid in sorted(passed):
+                ok, error = v["tests"].get(gid, (False, v["problem"] or "no verdict"))
+                if not ok:
+                    checked["withheld"].append({"grade_id": gid, "error": error})
+    scores = {}
+    if checked["tamper"] or checked["tamper_dynamic"]:
+        scores = {c["grade_id"]: 0.0 for c in result["cells"]}
+    else:
+        scores = {w["grade_id"]: 0.0 for w in checked["withheld"]}
+    if scores:
+        _apply_verdicts(jobdir, job["assignment"], job["student"], scores)
+        result.update(_grades(jobdir, job["assignment"], job["student"]))
+    result["integrity"] = checked
+
+
+def _stopped(autograded: Path) -> dict | None:
+    nb = nbformat.read(autograded, as_version=4)
+    return nb.metadata.get("course_grader", {}).get("stopped")
+
+
 def grade(jobdir: Path) -> int:
     job = json.loads((jobdir / "job.json").read_text())
     assignment, student, notebook = job["assignment"], job["student"], job["notebook"]
@@ -122,21 +250,29 @@ def grade(jobdir: Path) -> int:
     if str(jobdir) != str(jobdir.resolve()):
         scrub[str(jobdir)] = "<grader>"
     notes_file = jobdir / "feedback_notes.jsonl"
-    api = _api(jobdir, timeout=job["timeout"], notes_file=notes_file, scrub=scrub)
+    run = _sandbox_env(jobdir, job)
+    api = _api(jobdir, timeout=job["timeout"], notes_file=notes_file, scrub=scrub, kernel_dir=run)
     result: dict = {"ok": False, "seconds": {}}
     logs = []
-
-    t0 = time.perf_counter()
-    auto = api.autograde(assignment, student, force=True, create=True)
-    result["seconds"]["autograde"] = round(time.perf_counter() - t0, 2)
-    logs.append("== autograde ==\n" + (auto.get("log") or "") + (auto.get("error") or ""))
-    autograded = jobdir / "autograded" / student / assignment / f"{notebook}.ipynb"
-    if not auto.get("success") or not autograded.exists():
-        result["reason"] = failure_reason(auto.get("log") or "", auto.get("error") or "",
-                                          job["timeout"])
-        return _finish(jobdir, result, logs)
-    result.update(_grades(jobdir, assignment, student))
-    result["timeouts"] = _timeouts(autograded)
+    try:
+        t0 = time.perf_counter()
+        auto = api.autograde(assignment, student, force=True, create=True)
+        result["seconds"]["autograde"] = round(time.perf_counter() - t0, 2)
+        logs.append("== autograde ==\n" + (auto.get("log") or "") + (auto.get("error") or ""))
+        autograded = jobdir / "autograded" / student / assignment / f"{notebook}.ipynb"
+        if not auto.get("success") or not autograded.exists():
+            result["reason"] = failure_reason(auto.get("log") or "", auto.get("error") or "",
+                                              job["timeout"])
+            return _finish(jobdir, result, logs)
+        result.update(_grades(jobdir, assignment, student))
+        result["timeouts"] = _timeouts(autograded)
+        result["stopped"] = _stopped(autograded)
+        t0 = time.perf_counter()
+        check_integrity(jobdir, job, autograded, result)
+        result["seconds"]["verify"] = round(time.perf_counter() - t0, 2)
+    finally:
+        if run is not None:
+            shutil.rmtree(run, ignore_errors=True)
 
     t0 = time.perf_counter()
     fb = api.generate_feedback(assignment, student, force=True)
