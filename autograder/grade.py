@@ -30,7 +30,9 @@ Share ``feedback/`` with students, not ``logs/``: nbgrader's logs can quote test
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import html
 import io
 import json
@@ -42,11 +44,13 @@ import tempfile
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
 
+from autograder import sandbox
 from autograder.intake import Item, grade_ids, scan, vet
 from autograder.nbgrader_config import config_file_text, write_kernelspec
 from autograder.runner import Job, Outcome, Runner, SubprocessRunner, grading_env
@@ -71,27 +75,35 @@ def grade(
     workers: int | None = None,
     sources: Mapping[str, nbformat.NotebookNode] | None = None,
     runner: Runner | None = None,
+    allow_unisolated: bool = False,
+    resume: bool = False,
 ) -> int:
     """Autograde every submission in ``submissions``; write the results in ``out``.
 
     ``timeout``: seconds per notebook cell. ``workers``: notebooks graded at once
     (default: one per CPU, as memory allows). ``sources``: assignment slug -> instructor source notebook
     (default: every chapter of ``course.build``). ``runner``: how each job runs (default:
-    a local process, ``autograder.runner.SubprocessRunner``).
+    a local process, ``autograder.runner.SubprocessRunner``). Students' code runs in the
+    sandbox of ``autograder.sandbox``; where it cannot be isolated, grading is refused
+    unless ``allow_unisolated``. ``resume``: keep the results of an earlier, interrupted
+    run in ``out`` (``progress.jsonl``) for the submissions that have not changed.
 
     Returns the exit code: 0 when the gradebook was written (whatever the students'
     results; failed submissions are rows in it), 2 for bad arguments, 1 when the course
-    material itself could not be prepared for grading, 130 when interrupted (Ctrl-C;
-    nothing is written then).
+    material itself could not be prepared for grading or student code cannot be isolated,
+    130 when interrupted (Ctrl-C: no gradebook is written; the notebooks graded so far are
+    kept in ``progress.jsonl`` for ``resume``).
     """
     try:
         return _grade(Path(submissions), Path(out), timeout=timeout, workers=workers,
-                      sources=sources, runner=runner)
+                      sources=sources, runner=runner, allow_unisolated=allow_unisolated,
+                      resume=resume)
     except GradeError as e:
         print(f"course grade: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, SetupError) else 2
     except KeyboardInterrupt:
-        print("course grade: interrupted; nothing was written", file=sys.stderr)
+        print("course grade: interrupted; no gradebook was written (the notebooks graded "
+              "so far are kept: rerun with --resume)", file=sys.stderr)
         return 130
 
 
@@ -120,7 +132,8 @@ def _course_chapters():
     return {ch.slug: ch for ch in chapters()}, source_notebook
 
 
-def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
+def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisolated,
+           resume) -> int:
     _check_args(submissions, out, timeout, workers)
     if sources is not None:
         source_map = {str(k): v for k, v in sources.items()}
@@ -163,13 +176,27 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
     max_scores = {a: _max_score(nb) for a, nb in source_nbs.items()}
     for item in items:
         if item.status == "pending":
-            vet(item, grade_ids(source_nbs[item.assignment]))
+            vet(item, source_nbs[item.assignment])
 
     todo = [i for i in items if i.status == "pending"]
+    isolation = _isolation(allow_unisolated) if todo else ("none", "nothing to run")
+    progress = Progress(out, source_nbs, timeout)
+    rows: dict[int, list[str]] = {}
+    if resume:
+        for item in todo:
+            row = progress.done(item)
+            if row is not None:
+                rows[id(item)] = row
+        if rows:
+            print(f"course grade: resuming: {len(rows)} notebook(s) already graded", flush=True)
+    else:
+        progress.reset()
+    todo = [i for i in todo if id(i) not in rows]
     outcomes: dict[int, Outcome] = {}
     nworkers = 0
     keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    os.chmod(root, 0o700)  # students' code never sees it (sandbox), nor do other users
     started = time.perf_counter()
     try:
         if todo:
@@ -177,16 +204,29 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
             env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
                               jupyter_path=root / "jupyter")
             _prepare(root, source_nbs, timeout, env)
-            jobs = _make_jobs(root, todo, timeout, source_nbs)
+            jobs = _make_jobs(root, todo, timeout, source_nbs, isolation[0])
             runner = runner or SubprocessRunner(env, logdir=root / "workers")
+            by_key = {id(i): i for i in todo}
+
+            def finished(key: int, outcome: Outcome) -> None:
+                item = by_key[key]
+                row = _row(item, outcome, max_scores, timeout)
+                rows[key] = row
+                try:
+                    _write_feedback(out, item, outcome, row)
+                    progress.record(item, row)
+                except OSError as e:
+                    raise GradeError(f"cannot write the results in {out}: {e}") from None
+
             try:
-                outcomes = _run_jobs(runner, jobs, nworkers)
+                outcomes = _run_jobs(runner, jobs, nworkers, finished)
             finally:
                 runner.close()
         wall = time.perf_counter() - started
-        rows = _rows(items, outcomes, max_scores, timeout)
+        table = _all_rows(items, rows, max_scores)
         try:
-            _write_outputs(out, items, outcomes, rows, assignments)
+            _write_outputs(out, items, table, assignments, rows)
+            _write_report(out, table, isolation, outcomes, wall, nworkers)
         except OSError as e:
             raise GradeError(f"cannot write the results in {out}: {e}") from None
     finally:
@@ -194,9 +234,79 @@ def _grade(submissions, out, *, timeout, workers, sources, runner) -> int:
             print(f"course grade: kept the grading folder {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)
-    _print_table(rows)
-    _print_summary(rows, outcomes, wall, out, nworkers)
+    _print_table(table)
+    _print_summary(table, outcomes, wall, out, nworkers)
+    print(_isolation_line(isolation))
     return 0
+
+
+def _isolation(allow_unisolated: bool) -> tuple[str, str]:
+    """(sandbox mode, what it isolates); refuse when nothing can be isolated."""
+    mode, text = sandbox.probe()
+    if mode is not None:
+        return mode, text
+    if not allow_unisolated:
+        raise SetupError(f"students' code cannot be isolated here ({text}); refusing to grade "
+                         "(--allow-unisolated grades anyway, with their code running as you)")
+    print(f"course grade: WARNING: students' code is NOT isolated ({text}): it runs with "
+          "your rights (--allow-unisolated)", file=sys.stderr)
+    return "none", f"NOT ISOLATED ({text}); limits only"
+
+
+def _isolation_line(isolation: tuple[str, str]) -> str:
+    mode, text = isolation
+    if mode == "none":
+        return f"WARNING: students' code ran without isolation: {text}"
+    return f"isolation: {text}"
+
+
+class Progress:
+    """``out/progress.jsonl``: one line per notebook graded, written as each one finishes,
+    so that an interrupted run resumes (``--resume``) without regrading them."""
+
+    def __init__(self, out: Path, source_nbs: dict, timeout: int):
+        self.path = out / "progress.jsonl"
+        self.salt = {a: hashlib.sha256(json.dumps(nb, sort_keys=True).encode()).hexdigest()
+                     for a, nb in source_nbs.items()}
+        self.timeout = timeout
+        self._done: dict[tuple[str, str], dict] | None = None
+
+    def key(self, item: Item) -> str:
+        h = hashlib.sha256(item.path.read_bytes() if item.path else b"")
+        h.update(f"|{item.assignment}|{self.salt.get(item.assignment)}|{self.timeout}".encode())
+        return h.hexdigest()
+
+    def _load(self) -> dict:
+        if self._done is None:
+            self._done = {}
+            if self.path.exists():
+                for line in self.path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        entry = json.loads(line)
+                        self._done[(entry["student"], entry["assignment"])] = entry
+                    except (ValueError, KeyError, TypeError):
+                        continue  # a line cut short when the run was stopped
+        return self._done
+
+    def done(self, item: Item) -> list[str] | None:
+        entry = self._load().get((item.student, item.assignment))
+        if entry and entry.get("key") == self.key(item) and len(entry.get("row", [])) == 6:
+            return [str(x) for x in entry["row"]]
+        return None
+
+    def reset(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+        self._done = {}
+
+    def record(self, item: Item, row: list[str]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"student": item.student, "assignment": item.assignment,
+                           "key": self.key(item), "row": row})
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def _checked_source(slug: str, nb) -> nbformat.NotebookNode:
@@ -234,9 +344,11 @@ def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
         raise SetupError(f"could not prepare the assignments for nbgrader: {detail}")
 
 
-def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict) -> dict[int, Job]:
+def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict,
+               mode: str) -> dict[int, Job]:
     jobs = {}
     code_cells = {a: sum(c.cell_type == "code" for c in nb.cells) for a, nb in source_nbs.items()}
+    readonly = sandbox.readonly_paths()
     for n, item in enumerate(todo):
         internal = f"s{n + 1:04d}"
         jobdir = root / "jobs" / f"{internal}-{item.assignment}"
@@ -246,11 +358,14 @@ def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict) -> 
         dest = jobdir / "submitted" / internal / item.assignment / f"{item.assignment}.ipynb"
         dest.parent.mkdir(parents=True)
         nbformat.write(item.notebook, dest)
-        spec = {"assignment": item.assignment, "student": internal, "notebook": item.assignment,
-                "timeout": timeout, "scrub": _scrub_paths()}
-        (jobdir / "job.json").write_text(json.dumps(spec, indent=1))
         ncells = max(code_cells[item.assignment], len(item.notebook.cells))
         deadline = job_deadline(timeout, ncells)
+        (jobdir / "sbx").mkdir()
+        limits = sandbox.Limits(cpu_seconds=int(deadline))
+        box = sandbox.Spec(mode, str(jobdir / "sbx"), sandbox.job_uid(n), readonly, [], limits)
+        spec = {"assignment": item.assignment, "student": internal, "notebook": item.assignment,
+                "timeout": timeout, "scrub": _scrub_paths(), "sandbox": asdict(box)}
+        (jobdir / "job.json").write_text(json.dumps(spec, indent=1))
         jobs[id(item)] = Job(item.student, item.assignment, internal, jobdir, deadline)
     return jobs
 
@@ -272,7 +387,7 @@ def job_deadline(timeout: int, ncells: int) -> float:
 
     (nbgrader stops each cell at ``timeout``; this only catches what it cannot stop.)
     """
-    return 120.0 + timeout * (ncells + 2)
+    return 150.0 + timeout * (2 * ncells + 2)  # the notebook, then its clean re-run
 
 
 def _scrub_paths() -> dict[str, str]:
@@ -292,7 +407,8 @@ def _scrub_paths() -> dict[str, str]:
     return {p: v for p, v in paths.items() if p and p != "/"}
 
 
-def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int) -> dict[int, Outcome]:
+def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int,
+              finished=None) -> dict[int, Outcome]:
     outcomes: dict[int, Outcome] = {}
     total = len(jobs)
     pool = ThreadPoolExecutor(max_workers=nworkers)
@@ -306,6 +422,8 @@ def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int) -> dict[int, 
             except Exception as e:  # a runner bug must not lose the other students
                 outcome = Outcome(False, reason=f"grading error: {type(e).__name__}: {e}")
             outcomes[key] = outcome
+            if finished is not None:
+                finished(key, outcome)
             what = (f"{outcome.score:g}/{outcome.max_score:g}" if outcome.ok
                     else f"failed: {outcome.reason}")
             print(f"[{done}/{total}] {job.student} {job.assignment}: {what} "
@@ -322,42 +440,83 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:g}"
 
 
-def _rows(items: list[Item], outcomes: dict[int, Outcome], max_scores: dict, timeout) -> list:
-    rows = []
+def _row(item: Item, outcome: Outcome | None, max_scores: dict, timeout) -> list[str]:
+    """The gradebook row of a graded (pending) item."""
+    max_score = max_scores.get(item.assignment)
+    outcome = outcome or Outcome(False, reason="not graded")
+    if not outcome.ok:
+        return [item.student, item.assignment, "0", _fmt(max_score), "failed", outcome.reason]
+    reasons, flags = [], list(item.flags)
+    integrity = outcome.integrity or {}
+    tamper = integrity.get("tamper", []) + integrity.get("tamper_dynamic", [])
+    if tamper:
+        flags.insert(0, "tampering with the grading, scored 0: " + "; ".join(tamper[:3]))
+    if outcome.stopped:
+        where = outcome.stopped.get("grade_id") or f"cell {outcome.stopped.get('cell', 0) + 1}"
+        flags.append(f"{outcome.stopped.get('reason', 'the kernel died')} in {where}: the "
+                     "later cells did not run and their tests scored 0")
+    withheld = integrity.get("withheld", [])
+    if withheld and not tamper:
+        flags.append("passed in the notebook but not in the clean re-run, points withheld: "
+                     + "; ".join(f"{w['grade_id']} ({w['error']})" for w in withheld))
+    if integrity.get("suspect") and not tamper:
+        flags.append("review: the code reaches around the grader: "
+                     + "; ".join(integrity["suspect"][:3]))
+    if outcome.timeouts:
+        reasons.append(f"ran past the {timeout} s cell limit: " + ", ".join(outcome.timeouts))
+    if any(n.get("kind") == "leak" for n in outcome.notes):
+        flags.append("an output showed hidden test code (removed from the feedback)")
+    manual = [c["grade_id"] for c in outcome.cells
+              if c.get("needs_manual_grade") and c["grade_id"] not in item.missing]
+    if manual:
+        flags.append("nbgrader asks for manual grading of: " + ", ".join(manual))
+    if outcome.feedback_error:
+        flags.append(f"no feedback: {outcome.feedback_error}")
+    if max_score is not None and abs(outcome.max_score - max_score) > 1e-9:
+        flags.append(f"max score {outcome.max_score:g} differs from the source's {max_score:g}")
+    status = "flagged" if flags else "graded"
+    return [item.student, item.assignment, _fmt(outcome.score), _fmt(outcome.max_score), status,
+            "; ".join(flags + reasons)]
+
+
+def _all_rows(items: list[Item], rows: dict[int, list[str]], max_scores: dict) -> list:
+    table = []
     for item in items:
-        max_score = max_scores.get(item.assignment)
         if item.status == "failed":
+            max_score = max_scores.get(item.assignment)
             score = None if max_score is None else 0.0
-            rows.append([item.student, item.assignment, _fmt(score), _fmt(max_score), "failed",
-                         item.reason])
-            continue
-        outcome = outcomes.get(id(item)) or Outcome(False, reason="not graded")
-        if not outcome.ok:
-            rows.append([item.student, item.assignment, "0", _fmt(max_score), "failed",
-                         outcome.reason])
-            continue
-        reasons, flags = [], list(item.flags)
-        if outcome.timeouts:
-            reasons.append(f"ran past the {timeout} s cell limit: " + ", ".join(outcome.timeouts))
-        if any(n.get("kind") == "leak" for n in outcome.notes):
-            flags.append("an output showed hidden test code (removed from the feedback)")
-        manual = [c["grade_id"] for c in outcome.cells
-                  if c.get("needs_manual_grade") and c["grade_id"] not in item.missing]
-        if manual:
-            flags.append("nbgrader asks for manual grading of: " + ", ".join(manual))
-        if outcome.feedback_error:
-            flags.append(f"no feedback: {outcome.feedback_error}")
-        if max_score is not None and abs(outcome.max_score - max_score) > 1e-9:
-            flags.append(f"max score {outcome.max_score:g} differs from the source's {max_score:g}")
-        status = "flagged" if flags else "graded"
-        rows.append([item.student, item.assignment, _fmt(outcome.score),
-                     _fmt(outcome.max_score), status, "; ".join(flags + reasons)])
-    rows.sort(key=lambda r: (r[0] == "", r[0], r[1]))
-    return rows
+            table.append([item.student, item.assignment, _fmt(score), _fmt(max_score), "failed",
+                          item.reason])
+        else:
+            table.append(rows.get(id(item)) or [item.student, item.assignment, "0",
+                                                _fmt(max_scores.get(item.assignment)),
+                                                "failed", "not graded"])
+    table.sort(key=lambda r: (r[0] == "", r[0], r[1]))
+    return table
 
 
-def _write_outputs(out: Path, items: list[Item], outcomes: dict[int, Outcome], rows,
-                   assignments: list[str]) -> None:
+def _feedback_path(out: Path, item: Item) -> Path:
+    return out / "feedback" / item.student / item.assignment / f"{item.assignment}.html"
+
+
+def _write_feedback(out: Path, item: Item, outcome: Outcome | None, row: list[str]) -> None:
+    dest = _feedback_path(out, item)
+    if dest.parent.exists():
+        shutil.rmtree(dest.parent)  # no stale feedback from an earlier run
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if outcome is not None and outcome.feedback is not None and outcome.feedback.exists():
+        shutil.copyfile(outcome.feedback, dest)
+    else:
+        dest.write_text(_failure_page(item.assignment, row[4], row[5]), encoding="utf-8")
+    if outcome is not None and outcome.log is not None and outcome.log.exists():
+        log = out / "logs" / item.student / f"{item.assignment}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(outcome.log, log)
+
+
+def _write_outputs(out: Path, items: list[Item], table, assignments: list[str],
+                   graded: dict[int, list[str]]) -> None:
+    """The gradebook (the previous one kept as a backup) and the failed items' pages."""
     out.mkdir(parents=True, exist_ok=True)
     gradebook = out / "gradebook.csv"
     if gradebook.exists():
@@ -367,34 +526,32 @@ def _write_outputs(out: Path, items: list[Item], outcomes: dict[int, Outcome], r
         while backup.exists():
             backup = out / f"gradebook.csv.bak-{stamp}-{n}"
             n += 1
-        gradebook.replace(backup)
+        shutil.copy2(gradebook, backup)
         print(f"course grade: kept the previous gradebook as {backup}", file=sys.stderr)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows(rows)
+    writer.writerows(table)
     tmp = out / "gradebook.csv.tmp"
     tmp.write_text(buf.getvalue(), encoding="utf-8")
     tmp.replace(gradebook)
 
-    by_key = {(r[0], r[1]): r for r in rows}
+    by_key = {(r[0], r[1]): r for r in table}
     for item in items:
-        if not item.student or item.assignment not in assignments:
+        if not item.student or item.assignment not in assignments or id(item) in graded:
             continue
-        dest = out / "feedback" / item.student / item.assignment / f"{item.assignment}.html"
-        if dest.parent.exists():
-            shutil.rmtree(dest.parent)  # no stale feedback from an earlier run
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        outcome = outcomes.get(id(item))
-        if outcome is not None and outcome.feedback is not None and outcome.feedback.exists():
-            shutil.copyfile(outcome.feedback, dest)
-        else:
-            row = by_key[(item.student, item.assignment)]
-            dest.write_text(_failure_page(item.assignment, row[4], row[5]), encoding="utf-8")
-        if outcome is not None and outcome.log is not None and outcome.log.exists():
-            log = out / "logs" / item.student / f"{item.assignment}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(outcome.log, log)
+        _write_feedback(out, item, None, by_key[(item.student, item.assignment)])
+
+
+def _write_report(out: Path, table, isolation, outcomes, wall: float, nworkers: int) -> None:
+    """``out/report.txt``: the table, the counts and how students' code was isolated."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        print(_isolation_line(isolation))
+        print()
+        _print_table(table, width=None)
+        _print_summary(table, outcomes, wall, out, nworkers)
+    (out / "report.txt").write_text(buf.getvalue(), encoding="utf-8")
 
 
 def _failure_page(assignment: str, status: str, reason: str) -> str:
@@ -410,10 +567,10 @@ def _failure_page(assignment: str, status: str, reason: str) -> str:
             f"<body><h3>{title}</h3>{body}</body></html>\n")
 
 
-def _print_table(rows) -> None:
+def _print_table(rows, width: int | None = 70) -> None:
     headers = ["student", "assignment", "score", "status", "reason"]
     table = [[r[0] or "-", r[1] or "-", f"{r[2]}/{r[3]}" if r[3] else (r[2] or "-"), r[4],
-              _short(r[5])] for r in rows]
+              _short(r[5], width) if width else r[5]] for r in rows]
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))

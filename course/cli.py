@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, required=True, help="where the gradebook and feedback go")
     g.add_argument("--timeout", type=_positive, default=120, help="seconds per cell")
     g.add_argument("--workers", type=_positive, default=None, help="students graded in parallel")
+    g.add_argument("--resume", action="store_true",
+                   help="keep the notebooks an interrupted run in --out already graded")
+    g.add_argument("--allow-unisolated", action="store_true",
+                   help="grade even where students' code cannot be isolated (it runs as you)")
 
     n = sub.add_parser("run", help="execute solution chapters and record results")
     n.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
@@ -82,7 +86,8 @@ def _dispatch(args) -> int:
     if args.command == "grade":
         from autograder import grade
 
-        return grade.grade(args.submissions, args.out, timeout=args.timeout, workers=args.workers)
+        return grade.grade(args.submissions, args.out, timeout=args.timeout, workers=args.workers,
+                           resume=args.resume, allow_unisolated=args.allow_unisolated)
     if args.command == "run":
         from course import runner
 
