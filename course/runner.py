@@ -54,6 +54,7 @@ def execute(ch: build.Chapter, scale: str, *, out_dir: Path | None = None, resul
         with client.setup_kernel():
             for index, cell in enumerate(tqdm(nb.cells, desc=f"{ch.slug} ({scale})", unit="cell")):
                 client.execute_cell(cell, index)
+            client.set_widgets_metadata()  # progress bars' final state, for the book (execute() does this)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -13,6 +13,8 @@ from course import build, loader, runner
 
 CHAPTERS = build.chapters()
 IDS = [ch.slug for ch in CHAPTERS]
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 _HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
@@ -105,6 +107,11 @@ def test_solution_notebook_executes_at_tiny(ch, tmp_path):
     record = json.loads((tmp_path / f"{ch.slug}.tiny.json").read_text())
     assert record["scale"] == "tiny" and record["metrics"], record
     assert '"output_type": "error"' not in path.read_text()
+    nb = json.loads(path.read_text())
+    views = [o["data"][WIDGET_VIEW]["model_id"] for c in nb["cells"] for o in c.get("outputs", [])
+             if WIDGET_VIEW in o.get("data", {})]
+    state = nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    assert all(v in state for v in views), "progress bars' final state not saved (the book shows them at 0%)"
     print(f"{ch.slug}: executed at tiny in {wall:.1f} s")  # a timing to read, not a timed test
 
 
