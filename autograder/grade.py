@@ -1,4 +1,4 @@
-"""``course grade SUBMISSIONS_DIR --out DIR``: autograde a class with nbgrader.
+"""``course grade SUBMISSIONS_DIR --out DIR``: autograde a class with nbgrader, safely.
 
 Input: ``SUBMISSIONS_DIR/<student>/<NN_slug>.ipynb`` (named like the released
 notebooks). Output in ``DIR``:
@@ -6,21 +6,28 @@ notebooks). Output in ``DIR``:
 - ``gradebook.csv``: one row per student per assignment (plus one per file that is not
   a known notebook): ``student, assignment, score, max_score, status, reason``;
   status is ``graded``, ``flagged`` (graded, but look at the reason) or ``failed``
-  (not graded: the reason says why). An existing gradebook is kept as
-  ``gradebook.csv.bak-<timestamp>``.
+  (not graded: the reason says why). Only this process writes it; an existing
+  gradebook is kept as ``gradebook.csv.bak-<timestamp>``.
 - ``feedback/<student>/<assignment>/<slug>.html``: nbgrader feedback with the hidden
-  tests, their outputs and tracebacks stripped (a short page with the reason when the
-  notebook could not be graded).
+  tests, their outputs and tracebacks stripped, outputs capped (a short page with the
+  reason when the notebook could not be graded).
 - ``logs/<student>/<assignment>.log``: nbgrader's log of each job, for the instructor.
+- ``report.txt``: how students' code was isolated, the table and the counts.
+- ``progress.jsonl``: one line per notebook as soon as it is graded; ``--resume`` keeps
+  those whose file has not changed when a stopped run is started again.
 
-Pipeline, all in a temporary nbgrader course directory outside the repository: the
-instructor's source notebooks (``course.build.source_notebook``) → ``nbgrader
-generate_assignment`` once → one job per (student, assignment), each in its own copy of
-the course directory and gradebook database (no shared SQLite, so jobs run in
-parallel, and a crash loses one job only) → ``nbgrader autograde`` → scores read from
-that job's gradebook → ``nbgrader generate_feedback``. Jobs run through a
-``autograder.runner.Runner``, the seam where an isolated (sandboxed) runner plugs in.
-Students' code runs with ``COURSE_SCALE=tiny`` and ``timeout`` seconds per cell.
+Pipeline, all in a temporary nbgrader course directory outside the repository (mode
+0700): the instructor's source notebooks (``course.build.source_notebook``) → ``nbgrader
+generate_assignment`` once → vet each submission (``autograder.intake``: convert what
+can be converted, restore test cells) → one job per (student, assignment), each in its
+own copy of the course directory and gradebook database (no shared SQLite, so jobs run
+in parallel, and a crash loses one job only) → ``nbgrader autograde``, whose kernel runs
+in the sandbox (``autograder.sandbox``) → a clean sandboxed re-run of the graded tests
+and tamper checks (``autograder.verify``, ``autograder.tamper``) that can only take
+points away → scores read from that job's gradebook → ``nbgrader generate_feedback``.
+Jobs run through a ``autograder.runner.Runner``. Students' code runs with
+``COURSE_SCALE=tiny`` and ``timeout`` seconds per cell. GRADING.md says what is
+isolated, how, and what is not.
 
 Share ``feedback/`` with students, not ``logs/``: nbgrader's logs can quote test cells.
 ``COURSE_GRADE_KEEP=1`` keeps the temporary grading folder (its path is printed): each
@@ -179,7 +186,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisola
             vet(item, source_nbs[item.assignment])
 
     todo = [i for i in items if i.status == "pending"]
-    isolation = _isolation(allow_unisolated) if todo else ("none", "nothing to run")
+    isolation = _isolation(allow_unisolated) if todo else ("skip", "no student code to run")
     progress = Progress(out, source_nbs, timeout)
     rows: dict[int, list[str]] = {}
     if resume:
@@ -255,6 +262,8 @@ def _isolation(allow_unisolated: bool) -> tuple[str, str]:
 
 def _isolation_line(isolation: tuple[str, str]) -> str:
     mode, text = isolation
+    if mode == "skip":
+        return f"isolation: {text}"
     if mode == "none":
         return f"WARNING: students' code ran without isolation: {text}"
     return f"isolation: {text}"

@@ -5,10 +5,11 @@ A job is a self-contained nbgrader course directory (``Job.jobdir``) that
 student's notebook under ``submitted/``. A runner has
 ``autograder.worker`` grade it (``python -m autograder.worker grade JOBDIR``, or a
 ``serve`` process fed job folders on stdin) and reads back ``JOBDIR/result.json``
-(``read_result``). Because everything a job needs and produces lives in its
-directory, a runner that isolates the student's code further (a container, a separate
-user, no network) only has to make that directory available and run that command:
-implement ``Runner.run`` and pass it as ``grade(..., runner=...)``.
+(``read_result``). The worker itself is trusted; the student's code runs only in
+processes it starts through ``autograder.sandbox`` (the kernel, the clean re-run), as
+``job.json``'s ``sandbox`` spec says. A runner that puts the worker elsewhere (another
+machine, a container) only has to make the job directory available and run that
+command: implement ``Runner.run`` and pass it as ``grade(..., runner=...)``.
 
 ``SubprocessRunner`` (the default) keeps a few local worker processes, in their own
 sessions, with the grading environment (``grading_env``: ``COURSE_SCALE=tiny`` ...),

@@ -6,9 +6,14 @@ gradebook database that every grading job starts from).
 
 ``grade JOBDIR``: one student's one assignment in its own nbgrader course directory
 (``JOBDIR``: ``job.json``, ``gradebook.db``, ``source/``, ``submitted/``):
-``nbgrader autograde`` → read the scores from the gradebook → ``nbgrader
-generate_feedback`` (hidden tests stripped, see ``autograder.feedback``) → a final check
-of the HTML. It writes ``JOBDIR/result.json`` and ``JOBDIR/nbgrader.log``.
+``nbgrader autograde`` (its kernel started through ``autograder.sandbox`` with the
+job's ``sandbox`` spec, so it sees none of ``JOBDIR``) → read the scores from the
+gradebook → ``check_integrity``: the static tamper scan and the clean sandboxed re-run
+of the graded tests (``autograder.verify``); points they do not confirm are set to 0 in
+the gradebook (nbgrader's manual score) → ``nbgrader generate_feedback`` (hidden tests
+stripped, see ``autograder.feedback``) → a final check of the HTML. It writes
+``JOBDIR/result.json`` and ``JOBDIR/nbgrader.log``. This process is trusted: it runs
+with the instructor's rights and never executes student code itself.
 
 ``serve``: grade the job folders read from stdin, one per line, one after another in
 this process (what ``autograder.runner.SubprocessRunner`` uses: nbgrader's import, a
