@@ -493,6 +493,17 @@ def test_refuses_without_isolation_unless_allowed(tmp_path, monkeypatch, capsys)
     assert not (tmp_path / "out" / "gradebook.csv").exists()
 
 
+def test_allow_unisolated_grades_and_warns_in_the_report(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "probe", lambda: (None, "no namespaces on this test"))
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write(subs / "alice" / f"{SLUG}.ipynb", SOLUTION)
+    assert grade(subs, out, timeout=20, sources={SLUG: source_notebook()},
+                 allow_unisolated=True) == 0
+    assert _rows(out)[("alice", SLUG)]["score"] == "5"
+    report = (out / "report.txt").read_text()
+    assert report.startswith("WARNING: students' code ran without isolation: NOT ISOLATED")
+
+
 def test_cli_grade_refusal_is_one_line(tmp_path):
     env = {**os.environ, "PATH": "/nonexistent"}  # no unshare: nothing can be isolated
     subs = tmp_path / "subs"

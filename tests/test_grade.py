@@ -13,18 +13,33 @@ import csv
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from autograder import sandbox
 from autograder.feedback import html_text
-from autograder.grade import COLUMNS, grade
+from autograder.grade import COLUMNS
+from autograder.grade import grade as _grade
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "HIDDEN-MARKER-7f3a9c"  # appears only inside the hidden tests
 SLUG = "01_demo"
+
+# These tests are about nbgrader bookkeeping, not isolation (tests/test_adversarial.py):
+# where this machine cannot isolate student code, they grade without it, and say so.
+UNISOLATED = sandbox.probe()[0] is None
+if UNISOLATED:
+    warnings.warn(f"grading tests run WITHOUT isolation here: {sandbox.probe()[1]}",
+                  stacklevel=1)
+
+
+def grade(*args, **kwargs):
+    kwargs.setdefault("allow_unisolated", UNISOLATED)
+    return _grade(*args, **kwargs)
 
 
 def _solution_meta(i: str) -> dict:
