@@ -14,8 +14,10 @@ isolate student code, the tests that need it are skipped and say why.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import io
 import json
 import os
 import re
@@ -200,6 +202,16 @@ def adversarial(tmp_path_factory):
     bystanders(alone_subs)
     assert grade(alone_subs, alone_out, timeout=20, workers=2, sources={SLUG: src}) == 0
     alone = _rows(alone_out)
+    # then as if that run had been stopped after two notebooks, the third line half
+    # written: --resume grades only the third
+    progress = (alone_out / "progress.jsonl").read_text().splitlines()
+    (alone_out / "progress.jsonl").write_text("\n".join(progress[:2]) + "\n" + progress[2][:20])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        resumed_rc = grade(alone_subs, alone_out, timeout=20, workers=2, sources={SLUG: src},
+                           resume=True)
+    resumed = {"rc": resumed_rc, "progress": progress, "printed": printed.getvalue(),
+               "rows": _rows(alone_out)}
 
     subs, out = tmp / "subs", tmp / "out"
     bystanders(subs)
@@ -290,7 +302,7 @@ def adversarial(tmp_path_factory):
     report = (out / "report.txt").read_text()
     print("\n" + report)
     return {"rc": rc, "out": out, "rows": _rows(out), "alone": alone, "canaries": canaries,
-            "report": report, "subs": subs, "src": src}
+            "report": report, "subs": subs, "src": src, "resumed": resumed}
 
 
 def _rows(out: Path) -> dict[tuple[str, str], dict]:
@@ -461,23 +473,12 @@ def test_the_report_says_how_code_was_isolated(adversarial):
 
 
 @needs_sandbox
-def test_resume_regrades_only_what_is_not_done(adversarial, tmp_path, capsys):
-    g = adversarial
-    subs = tmp_path / "subs"
-    bystanders(subs)
-    out = tmp_path / "out"
-    assert grade(subs, out, timeout=20, workers=2, sources={SLUG: g["src"]}) == 0
-    first = _rows(out)
-    progress = (out / "progress.jsonl").read_text().splitlines()
-    assert len(progress) == 3
-    # as if the run had been stopped after two notebooks, the third line half written
-    (out / "progress.jsonl").write_text("\n".join(progress[:2]) + "\n" + progress[2][:20])
-    capsys.readouterr()
-    assert grade(subs, out, timeout=20, workers=2, sources={SLUG: g["src"]}, resume=True) == 0
-    printed = capsys.readouterr().out
-    assert "resuming: 2 notebook(s) already graded" in printed
-    assert "[1/1]" in printed and "[2/" not in printed
-    assert _rows(out) == first
+def test_resume_regrades_only_what_is_not_done(adversarial):
+    r = adversarial["resumed"]
+    assert r["rc"] == 0 and len(r["progress"]) == 3
+    assert "resuming: 2 notebook(s) already graded" in r["printed"]
+    assert "[1/1]" in r["printed"] and "[2/" not in r["printed"]
+    assert r["rows"] == adversarial["alone"]
 
 
 # -- the platform ---------------------------------------------------------------------------
