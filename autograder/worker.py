@@ -220,7 +220,9 @@ def check_integrity(jobdir: Path, job: dict, autograded: Path, result: dict) -> 
     passed = {c["grade_id"] for c in result["cells"]
               if c["max_score"] > 0 and c["score"] >= c["max_score"] - 1e-9}
     checked = {"tamper": tamper, "suspect": suspect, "withheld": [], "tamper_dynamic": []}
-    if job.get("verify", True) and passed and not tamper:
+    # the clean re-run confirms what passed; for a suspect notebook it also runs when
+    # nothing passed, so that a patch of the checks is named as such
+    if job.get("verify", True) and (passed or suspect) and not tamper:
         ntests = sum(c["kind"] == "test" for c in cells)
         v = verify(cells, job["timeout"], deadline=30.0 + job["timeout"] * (ntests + 2))
         checked["verify_problem"] = v["problem"]
