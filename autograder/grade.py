@@ -204,6 +204,9 @@ def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisola
     keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
     root = Path(tempfile.mkdtemp(prefix="course-grade-"))
     os.chmod(root, 0o700)  # students' code never sees it (sandbox), nor do other users
+    # the kernels' sockets: a short path (Unix socket paths are limited), outside `root`
+    # so that a sandbox, which sees its own socket folder, learns nothing about `root`
+    sockets = Path(tempfile.mkdtemp(prefix="cg-"))
     started = time.perf_counter()
     try:
         if todo:
@@ -211,7 +214,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisola
             env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
                               jupyter_path=root / "jupyter")
             _prepare(root, source_nbs, timeout, env)
-            jobs = _make_jobs(root, todo, timeout, source_nbs, isolation[0])
+            jobs = _make_jobs(root, todo, timeout, source_nbs, isolation[0], sockets)
             runner = runner or SubprocessRunner(env, logdir=root / "workers")
             by_key = {id(i): i for i in todo}
 
@@ -237,6 +240,7 @@ def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisola
         except OSError as e:
             raise GradeError(f"cannot write the results in {out}: {e}") from None
     finally:
+        shutil.rmtree(sockets, ignore_errors=True)
         if keep:
             print(f"course grade: kept the grading folder {root}", file=sys.stderr)
         else:
@@ -354,7 +358,7 @@ def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
 
 
 def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict,
-               mode: str) -> dict[int, Job]:
+               mode: str, sockets_root: Path) -> dict[int, Job]:
     jobs = {}
     code_cells = {a: sum(c.cell_type == "code" for c in nb.cells) for a, nb in source_nbs.items()}
     readonly = sandbox.readonly_paths()
@@ -371,7 +375,9 @@ def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict,
         deadline = job_deadline(timeout, ncells)
         (jobdir / "sbx").mkdir()
         limits = sandbox.Limits(cpu_seconds=int(deadline))
-        box = sandbox.Spec(mode, str(jobdir / "sbx"), sandbox.job_uid(n), readonly, [], limits)
+        sockets = sockets_root / internal  # the kernel's connection file and Unix sockets
+        box = sandbox.Spec(mode, str(jobdir / "sbx"), sandbox.job_uid(n), readonly,
+                           [str(sockets)], limits)
         spec = {"assignment": item.assignment, "student": internal, "notebook": item.assignment,
                 "timeout": timeout, "scrub": _scrub_paths(), "sandbox": asdict(box)}
         (jobdir / "job.json").write_text(json.dumps(spec, indent=1))

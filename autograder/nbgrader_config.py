@@ -79,9 +79,10 @@ def _settings(
     kernel_dir: Path | None = None,
 ) -> dict[str, dict[str, object]]:
     root = Path(root)
-    kernel_manager: dict[str, object] = {"transport": "ipc"}
-    if kernel_dir is not None:
-        kernel_manager.update(connection_file=str(Path(kernel_dir) / "kernel.json"),
+    kernel_manager: dict[str, object] = {}
+    if kernel_dir is not None:  # sandboxed: Unix sockets in the folder shared with it
+        kernel_manager.update(transport="ipc",
+                              connection_file=str(Path(kernel_dir) / "kernel.json"),
                               ip=str(Path(kernel_dir) / "k"))
     return {
         "CourseDirectory": {
@@ -90,7 +91,7 @@ def _settings(
             "course_id": "course",
         },
         # the kernel runs in its own network namespace: Unix sockets, not TCP, in a folder
-        # that the sandbox shares with it (autograder.worker makes one per job)
+        # that the sandbox shares with it (one per job, see autograder.grade)
         "KernelManager": kernel_manager,
         "AsyncKernelManager": kernel_manager,
         "Autograde": {"create_student": True,

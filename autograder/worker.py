@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -122,17 +121,19 @@ def _timeouts(nb_path: Path) -> list[str]:
 
 
 def _sandbox_env(jobdir: Path, job: dict) -> Path | None:
-    """Point the kernel (and the clean re-run) at this job's sandbox; the socket folder."""
+    """Point the kernel (and the clean re-run) at this job's sandbox; returns the folder
+    for the kernel's connection file and Unix sockets (None: TCP, when not isolated)."""
     from autograder.sandbox import ENV_VAR
 
     spec = job.get("sandbox")
-    if spec is None:
+    if spec is None:  # the kernel refuses to start without a spec
         os.environ.pop(ENV_VAR, None)
         return None
-    run = Path(tempfile.mkdtemp(prefix="cg-"))  # Unix socket paths must stay short
-    os.chmod(run, 0o700)
-    spec = {**spec, "rw": [str(run)]}
     os.environ[ENV_VAR] = json.dumps(spec)
+    if spec.get("mode") == "none" or not spec.get("rw"):
+        return None
+    run = Path(spec["rw"][0])  # made by the parent, short: Unix socket paths are limited
+    run.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(run)
     return run
 
