@@ -210,6 +210,14 @@ def _build_root(spec: Spec) -> None:
     lim = spec.limits
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "size=8m,mode=755")
+    # the scratch tmpfs first: a checkout or venv that lives under /tmp is bound on top of it
+    owner = f",uid={spec.uid},gid={spec.uid}" if spec.mode == "root" else ""
+    for path, size, mode in ((HOME, lim.home_mb, "700"), ("/tmp", lim.tmp_mb, "1777"),
+                             ("/dev/shm", lim.shm_mb, "1777")):
+        os.makedirs(new + path, exist_ok=True)
+        extra = owner if path == HOME else ""
+        _mount(libc, "tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={size}m,mode={mode}{extra}")
     for path in spec.ro:
         _bind(libc, path, new, readonly=True)
     os.makedirs(new + "/dev", exist_ok=True)
@@ -218,13 +226,6 @@ def _build_root(spec: Spec) -> None:
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{new}/dev/{name}")
-    owner = f",uid={spec.uid},gid={spec.uid}" if spec.mode == "root" else ""
-    for path, size, mode in ((HOME, lim.home_mb, "700"), ("/tmp", lim.tmp_mb, "1777"),
-                             ("/dev/shm", lim.shm_mb, "1777")):
-        os.makedirs(new + path, exist_ok=True)
-        extra = owner if path == HOME else ""
-        _mount(libc, "tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV,
-               f"size={size}m,mode={mode}{extra}")
     for path in spec.rw:  # after the tmpfs mounts: it may live under /tmp
         _bind(libc, path, new, readonly=False)
     os.makedirs(new + "/proc", exist_ok=True)

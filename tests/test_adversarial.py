@@ -546,3 +546,26 @@ def test_sandbox_refuses_to_run_without_a_spec():
     proc = subprocess.run(sandbox.command([sys.executable, "-c", "print('ran')"]), env=env,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 126 and "ran" not in proc.stdout
+
+
+@needs_sandbox
+def test_public_code_under_tmp_stays_visible_over_the_scratch_tmp(tmp_path):
+    """A checkout or venv under /tmp (a CI clone) is bound on top of the sandbox's own /tmp."""
+    public = tmp_path / "checkout"
+    public.mkdir()
+    (public / "code.py").write_text("VALUE = 42\n")
+    (tmp_path / "secret.txt").write_text("x")
+    tmp_path.chmod(0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    assert str(public).startswith("/tmp/"), "pytest's tmp_path is expected under /tmp"
+    spec = sandbox.Spec(MODE, str(root), sandbox.job_uid(8), sandbox.readonly_paths() + [str(public)], [])
+    code = ("import os, sys\n"
+            "sys.path.insert(0, sys.argv[1]); import code as c\n"
+            "open('/tmp/scratch', 'w').write('ok')\n"
+            "print(c.VALUE, os.path.exists(sys.argv[2]), open('/tmp/scratch').read())\n")
+    proc = subprocess.run(
+        sandbox.command([sys.executable, "-c", code, str(public), str(tmp_path / "secret.txt")]),
+        env={**os.environ, sandbox.ENV_VAR: spec.to_env()}, capture_output=True, text=True,
+        timeout=60)
+    assert proc.stdout.split() == ["42", "False", "ok"], proc.stderr
