@@ -500,6 +500,21 @@ def _torch_mha(lins, C, H):
     return ref.eval()
 
 
+def _grads_vs_torch(model, ref, ref_forward, pairs, mask, C, g, where, hint):
+    """In float64: the gradients of the learner's module (input and every parameter) equal
+    those of the torch.nn reference with the same weights, and gradcheck passes.
+    ref_forward(ref, x, mask) runs the reference; pairs(model, ref) lists matching parameters."""
+    m64, r64 = copy.deepcopy(model).double(), copy.deepcopy(ref).double()
+    x64 = torch.randn(1, mask.shape[0], C, generator=g, dtype=torch.float64)
+    xa, xb = x64.clone().requires_grad_(), x64.clone().requires_grad_()
+    ya = call(m64, xa, mask, where=where, hint=hint)
+    expect_tensor(ya, where)
+    expect_true(ya.requires_grad, f"{where}: y.requires_grad", hint, expected=True, got=False)
+    yb = ref_forward(r64, xb, mask)
+    _compare_grads(where, pairs(m64, r64), xa, xb, ya, yb, g, hint)
+    _gradcheck(lambda z: m64(z, mask), (x64.clone().requires_grad_(),), where, hint)
+
+
 def _compare_grads(where, pairs, x_learner, x_torch, y_learner, y_torch, g, hint):
     """Gradients of the same random projection of the outputs, learner vs PyTorch (float64).
 
@@ -589,19 +604,12 @@ def check_multi_head_attention(MultiHeadAttention) -> None:  # noqa: N803 (the l
                  atol=ATOL, rtol=RTOL)
 
     # gradients, float64: every parameter and the input, against nn.MultiheadAttention
-    m64, r64 = copy.deepcopy(model).double(), copy.deepcopy(ref).double()
-    x64 = torch.randn(1, 3, C, generator=g, dtype=torch.float64)
-    mask3 = causal[:3, :3]
-    where = f"{name}({C}, {H}) in float64: gradients for x (1, 3, 12), causal mask"
-    hint = ("keep everything on the autograd graph (no .detach(), .data, .item(), "
-            "torch.tensor(...)) and use the parameters of self.q_proj ... self.out_proj")
-    xa, xb = x64.clone().requires_grad_(), x64.clone().requires_grad_()
-    ya = call(m64, xa, mask3, where=where, hint=hint)
-    expect_tensor(ya, where)
-    expect_true(ya.requires_grad, f"{where}: y.requires_grad", hint, expected=True, got=False)
-    yb = r64(xb, xb, xb, attn_mask=~mask3, need_weights=False)[0]
-    _compare_grads(where, _mha_pairs(m64, r64), xa, xb, ya, yb, g, hint)
-    _gradcheck(lambda z: m64(z, mask3), (x64.clone().requires_grad_(),), where, hint)
+    _grads_vs_torch(
+        model, ref, lambda r, x, mask: r(x, x, x, attn_mask=~mask, need_weights=False)[0],
+        _mha_pairs, causal[:3, :3], C, g,
+        f"{name}({C}, {H}) in float64: gradients for x (1, 3, {C}), causal mask",
+        "keep everything on the autograd graph (no .detach(), .data, .item(), "
+        "torch.tensor(...)) and use the parameters of self.q_proj ... self.out_proj")
 
 
 # ------------------------------------------------------------------------ 4. positions
@@ -851,20 +859,11 @@ def check_encoder_layer(EncoderLayer) -> None:  # noqa: N803 (the learner's clas
                      "token sits", atol=ATOL, rtol=RTOL)
 
         # gradients, float64, against nn.TransformerEncoderLayer's
-        m64, r64 = copy.deepcopy(layer).double(), copy.deepcopy(ref).double()
-        x64 = torch.randn(1, 3, C, generator=g, dtype=torch.float64)
-        mask3 = causal[:3, :3]
-        here = f"{where} in float64: gradients for x (1, 3, 12), causal mask"
-        hint = ("keep everything on the autograd graph (no .detach(), .data, .item()) and use "
-                "the parameters of self_attn, linear1, linear2, norm1 and norm2")
-        xa, xb = x64.clone().requires_grad_(), x64.clone().requires_grad_()
-        ya = call(m64, xa, mask3, where=here, hint=hint)
-        expect_tensor(ya, here)
-        expect_true(ya.requires_grad, f"{here}: y.requires_grad", hint, expected=True, got=False)
-        yb = r64(xb, src_mask=~mask3)
-        _compare_grads(here, _encoder_pairs(m64, r64), xa, xb, ya, yb, g, hint)
-        _gradcheck(lambda z, m=m64, c=mask3: m(z, c), (x64.clone().requires_grad_(),), here,
-                   hint)
+        _grads_vs_torch(
+            layer, ref, lambda r, x, mask: r(x, src_mask=~mask), _encoder_pairs, causal[:3, :3],
+            C, g, f"{where} in float64: gradients for x (1, 3, {C}), causal mask",
+            "keep everything on the autograd graph (no .detach(), .data, .item()) and use "
+            "the parameters of self_attn, linear1, linear2, norm1 and norm2")
 
 
 # --------------------------------------------------------------------- 6. causal LM
