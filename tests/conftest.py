@@ -5,6 +5,8 @@ import pytest
 
 from course import build
 
+pytest.register_assert_rewrite("tests.check_contract")  # plain asserts there explain themselves
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from autograder.checks import transformer as checks
+from tests.check_contract import contract_tests, run_check
 from tests.mutants import StubModule, apply, stub_function
 from tests.mutants.transformer import MUTANTS
 
@@ -64,11 +65,7 @@ def solution() -> dict:
 
 
 def _run(exercise: str, namespace: dict) -> None:
-    check, names, _ = CHECKS[exercise]
-    try:
-        check(*[namespace[n] for n in names])
-    finally:
-        torch.set_grad_enabled(True)  # a mutant may switch autograd off globally
+    run_check(CHECKS, exercise, namespace)
 
 
 def test_every_exercise_has_a_check_and_mutants():
@@ -79,35 +76,6 @@ def test_every_exercise_has_a_check_and_mutants():
     ids = [m.id for m in MUTANTS]
     assert len(ids) == len(set(ids)), "mutant names repeat"
     assert set(checks.__all__) == {check.__name__ for check, _, _ in CHECKS.values()}
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_check_passes_on_solution(solution, exercise):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(123)
-        state = torch.get_rng_state()
-        _run(exercise, solution)
-        assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
-    assert torch.is_grad_enabled()
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_check_is_deterministic(solution, exercise):
-    for _ in range(2):  # the same outcome from any global RNG state
-        torch.manual_seed(torch.randint(0, 10_000, ()).item())
-        _run(exercise, solution)
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.id)
-def test_mutant_is_rejected(solution, mutant):
-    namespace = apply(mutant, solution)
-    _, _, names = CHECKS[mutant.exercise]
-    with pytest.raises(AssertionError, match=rf"^({names})") as info:
-        _run(mutant.exercise, namespace)
-    message = str(info.value)
-    # what was expected and got, and the likely bug; or the learner's own exception
-    assert ("\n" in message and "likely bug:" in message) or ": raised " in message, message
-    assert torch.is_grad_enabled(), "the check left autograd switched off"
 
 
 # Mutants whose message must point at THE bug (not merely fail somewhere).
@@ -167,17 +135,13 @@ DIAGNOSES = {
     "schedules/decay_over_total_steps": "divides by total_steps",
 }
 
+(test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
+ test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
+    CHECKS, MUTANTS, DIAGNOSES)
+
 
 def test_every_mutant_has_a_diagnosis():
     assert set(DIAGNOSES) == {m.id for m in MUTANTS}
-
-
-@pytest.mark.parametrize("mutant_id", list(DIAGNOSES))
-def test_message_names_the_likely_bug(solution, mutant_id):
-    (mutant,) = [m for m in MUTANTS if m.id == mutant_id]
-    with pytest.raises(AssertionError) as info:
-        _run(mutant.exercise, apply(mutant, solution))
-    assert DIAGNOSES[mutant_id] in str(info.value), str(info.value)
 
 
 def test_messages_show_where_and_how_far(solution):
@@ -191,14 +155,6 @@ def test_messages_show_where_and_how_far(solution):
 
 
 # ------------------------------------------------------------------------------ stubs
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_stub_says_not_implemented(exercise):
-    check, names, pattern = CHECKS[exercise]
-    stubs = [StubModule if n[0].isupper() else stub_function for n in names]
-    with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
-        check(*stubs)
-
 
 def test_half_done_exercises_name_the_missing_part(solution):
     with pytest.raises(AssertionError, match=r"(?s)^CausalTransformerLM.*not implemented yet"):

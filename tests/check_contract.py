@@ -1,0 +1,76 @@
+"""The contract every chapter's visible checks keep, as tests a check-test module adopts.
+
+A chapter's `tests/test_checks_<name>.py` defines its `CHECKS` table (exercise id ->
+(check, names of the learner objects it takes, regex its messages start with)), a module
+`solution` fixture, and takes the generic tests with
+
+    (test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
+     test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
+        CHECKS, MUTANTS, DIAGNOSES)
+
+pytest collects them in that module, where its `solution` fixture applies. Chapter-specific
+tests (half-done exercises, the checks' references against a library) stay in the module.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.mutants import StubModule, apply, stub_function
+
+
+def run_check(checks: dict, exercise: str, namespace: dict) -> None:
+    """Call the exercise's check on the objects of `namespace` it takes."""
+    check, names, _ = checks[exercise]
+    try:
+        check(*[namespace[n] for n in names])
+    finally:
+        torch.set_grad_enabled(True)  # a mutant may switch autograd off globally
+
+
+def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, stubbable=None):
+    """The five generic tests, parametrised for one chapter. `diagnoses` maps a mutant id to
+    text its message must contain (the likely bug named); `stubbable` limits the stub test
+    to the exercises whose checks can be called with stand-ins (default: all)."""
+
+    @pytest.mark.parametrize("exercise", list(checks))
+    def test_check_passes_on_solution(solution, exercise):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(123)
+            state = torch.get_rng_state()
+            run_check(checks, exercise, solution)
+            assert torch.equal(torch.get_rng_state(), state), "a check changed the global RNG"
+        assert torch.is_grad_enabled(), "the check left autograd switched off"
+
+    @pytest.mark.parametrize("exercise", list(checks))
+    def test_check_is_deterministic(solution, exercise):
+        for _ in range(2):  # the same outcome from any global RNG state
+            torch.manual_seed(torch.randint(0, 10_000, ()).item())
+            run_check(checks, exercise, solution)
+
+    @pytest.mark.parametrize("mutant", mutants, ids=lambda m: m.id)
+    def test_mutant_is_rejected(solution, mutant):
+        _, _, names = checks[mutant.exercise]
+        with pytest.raises(AssertionError, match=rf"^({names})") as info:
+            run_check(checks, mutant.exercise, apply(mutant, solution))
+        message = str(info.value)
+        # what was expected and got, and the likely bug; or the learner's own exception
+        assert ("\n" in message and "likely bug:" in message) or ": raised " in message, message
+
+    @pytest.mark.parametrize("mutant_id", list(diagnoses))
+    def test_message_names_the_likely_bug(solution, mutant_id):
+        (mutant,) = [m for m in mutants if m.id == mutant_id]
+        with pytest.raises(AssertionError) as info:
+            run_check(checks, mutant.exercise, apply(mutant, solution))
+        assert diagnoses[mutant_id] in str(info.value), str(info.value)
+
+    @pytest.mark.parametrize("exercise", list(stubbable or checks))
+    def test_stub_says_not_implemented(exercise):
+        check, names, pattern = checks[exercise]
+        stubs = [StubModule if n[0].isupper() else stub_function for n in names]
+        with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
+            check(*stubs)
+
+    return (test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
+            test_message_names_the_likely_bug, test_stub_says_not_implemented)
