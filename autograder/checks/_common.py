@@ -8,6 +8,10 @@ checks: where it went wrong, what was expected, what was got, and the likely bug
       got:      2
       likely bug: ...
 
+A check is written as data (see "Checks as data" below): a list of `Case`s, each one
+call of the learner's code on fixed inputs with what must hold of its result, and
+diagnosis tables of `Bug`s (a symptom of the output -> the likely bug), run by `run`.
+
 The checks run inside the learner's kernel, so this module imports only `torch`
 and the standard library. It never prints and passes, and never swallows errors.
 """
@@ -15,14 +19,26 @@ and the standard library. It never prints and passes, and never swallows errors.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import torch
+from torch import nn
 
 __all__ = [
+    "FLOATS",
+    "Bug",
+    "Case",
+    "Holds",
+    "Out",
+    "build",
     "call",
+    "close",
+    "diagnose",
+    "gen",
+    "run",
     "dense_grad",
     "expect_close",
     "expect_dtype",
@@ -37,6 +53,7 @@ __all__ = [
 ]
 
 _MAX_ITEMS = 8
+FLOATS = (torch.float32, torch.float64)
 
 
 def show(value: Any) -> str:
@@ -261,3 +278,172 @@ def one_thread() -> Iterator[None]:
     finally:
         if threads > 1:
             torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------------------------
+# Checks as data
+#
+# A `Case` calls the learner's code once on fixed inputs and says what must hold of what
+# it returns: the kind of value (`Out`: a tensor of this dtype and shape), the value itself
+# (`want`: the real library's answer, the paper's formula on these inputs, or a stored
+# expected value) and invariances (`Holds`). When the value is wrong, the case's diagnosis
+# table (`Bug` rows, first match wins) names the likely bug. `run(*cases)` runs them in
+# order and fails at the first thing that does not hold, with where/expected/got/likely bug.
+
+
+def gen(seed: int) -> torch.Generator:
+    """A private seeded generator: checks never touch the global random state."""
+    return torch.Generator().manual_seed(seed)
+
+
+def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Are two tensors of one shape equal within atol + rtol*|b| (in float64)? False otherwise."""
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
+        return False
+    a, b = a.detach().to(torch.float64), b.detach().to(torch.float64)
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def build(cls: Callable[..., Any], where: str, *args: Any, seed: int = 0,
+          hint: str | None = None, **kwargs: Any) -> nn.Module:
+    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = call(cls, *args, where=where, hint=hint, **kwargs)
+    expect_true(isinstance(model, nn.Module), where,
+                "subclass nn.Module and call super().__init__() first",
+                expected="an nn.Module", got=type(model).__name__)
+    return model
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A row of a diagnosis table: when the output shows this symptom, `hint` is the likely bug.
+
+    The symptom is `like`, a wrong answer that the output reproduces (a function of the
+    case's inputs, computed only when it is needed), or `when`, a predicate of
+    (output, *inputs).
+    """
+
+    hint: str
+    like: Callable[..., Any] | None = None
+    when: Callable[..., Any] | None = None
+    atol: float = 1e-5
+    rtol: float = 1e-4
+
+    def seen_in(self, out: Any, args: Sequence[Any]) -> bool:
+        if self.like is not None:
+            return close(out, self.like(*args), atol=self.atol, rtol=self.rtol)
+        return bool(self.when(out, *args))
+
+
+def diagnose(bugs: Sequence[Bug], out: Any, args: Sequence[Any] = (),
+             default: str | None = None) -> str | None:
+    """The hint of the first row of the table whose symptom the output shows, else `default`."""
+    return next((bug.hint for bug in bugs if bug.seen_in(out, args)), default)
+
+
+@dataclass(frozen=True)
+class Out:
+    """What a case must return: a tensor, of one of these dtypes, of this shape (None: any size)."""
+
+    dtype: torch.dtype | tuple[torch.dtype, ...] | None = None
+    shape: tuple[int | None, ...] | None = None
+    finite: bool = False
+    hint: str | None = None  # when it is not a tensor at all
+    dtype_hint: str | None = None
+    shape_hint: str | None = None
+    finite_hint: str | None = None
+
+    def verify(self, value: Any, where: str) -> None:
+        expect_tensor(value, where, self.hint)
+        if self.dtype is not None:
+            expect_dtype(value, self.dtype, where, self.dtype_hint)
+        if self.shape is not None:
+            expect_shape(value, self.shape, where, self.shape_hint)
+        if self.finite:
+            expect_finite(value, where, self.finite_hint)
+
+
+@dataclass(frozen=True)
+class Holds:
+    """An invariance: `test(output, *inputs)` must be true. When it is not, the message says
+    `expected` and `got` (text, or functions of (output, *inputs) that give it) and the hint
+    of the first row of `bugs` whose symptom the output shows, else `hint`."""
+
+    what: str  # appended to the case's `where`: "calling twice with generators seeded alike"
+    test: Callable[..., Any]
+    hint: str
+    expected: Any = None
+    got: Any = None
+    bugs: Sequence[Bug] = ()
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the learner's code on fixed inputs, and what must hold of its result."""
+
+    where: str  # the call as the message shows it: "keep_probability(counts, sample=0.001)"
+    fn: Callable[..., Any]  # the learner's function or class
+    args: tuple = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    call_hint: str | None = None  # the likely bug when the call raises
+    keeps: Mapping[str, torch.Tensor] = field(default_factory=dict)  # inputs it must not modify
+    keeps_hint: str = "don't modify the input in place; compute a new tensor"
+    out: Out | None = None
+    want: Any = None  # the expected value, or a function of the inputs that gives it
+    what: str = ""  # what of the output `want` describes: "neighbour ids"
+    view: Callable[[Any], Any] | None = None  # the part of the output compared with `want`
+    exact: bool = False  # equality, not closeness within atol/rtol
+    atol: float = 1e-6
+    rtol: float = 1e-5
+    bugs: Sequence[Bug] = ()  # the diagnosis table for a wrong value
+    hint: str | None = None  # the likely bug when no row of the table matches
+    holds: Sequence[Holds] = ()
+
+    @property
+    def name(self) -> str:
+        return self.where.split("(", 1)[0]
+
+
+def run(*cases: Case) -> list[Any]:
+    """Run the cases in order; return their outputs. Fails at the first thing that does not hold."""
+    return [_run_case(case) for case in cases]
+
+
+def _run_case(case: Case) -> Any:
+    before = {name: tensor.clone() for name, tensor in case.keeps.items()}
+    out = call(case.fn, *case.args, where=case.where, hint=case.call_hint, **case.kwargs)
+    for name, tensor in case.keeps.items():
+        expect_equal(tensor, before[name], f"{case.name}: the input {name} after the call",
+                     case.keeps_hint)
+    if case.out is not None:
+        case.out.verify(out, case.where)
+    if case.want is not None:
+        want = case.want(*case.args, **case.kwargs) if callable(case.want) else case.want
+        got = case.view(out) if case.view is not None else out
+        where = f"{case.where}: {case.what}" if case.what else case.where
+        if case.exact:
+            if not _equal(got, want):
+                fail(where, want, got, diagnose(case.bugs, out, case.args, case.hint))
+        elif not close(got, want if isinstance(want, torch.Tensor) else torch.tensor(want),
+                       atol=case.atol, rtol=case.rtol):
+            expect_close(got, want, where, diagnose(case.bugs, out, case.args, case.hint),
+                         atol=case.atol, rtol=case.rtol)
+    for rule in case.holds:
+        if not rule.test(out, *case.args):
+            fail(f"{case.where}: {rule.what}", _text(rule.expected, out, case.args),
+                 _text(rule.got, out, case.args), diagnose(rule.bugs, out, case.args, rule.hint))
+    return out
+
+
+def _equal(got: Any, want: Any) -> bool:
+    if isinstance(want, torch.Tensor) or isinstance(got, torch.Tensor):
+        return (isinstance(got, torch.Tensor) and isinstance(want, torch.Tensor)
+                and got.shape == want.shape
+                and bool(torch.equal(got.detach().cpu().to(want.dtype), want.cpu())))
+    return got == want
+
+
+def _text(value: Any, out: Any, args: Sequence[Any]) -> Any:
+    return value(out, *args) if callable(value) else value

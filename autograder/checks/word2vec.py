@@ -20,12 +20,19 @@ generators, and leave the global random state as they found it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
 from ._common import (
+    FLOATS,
+    Bug,
+    Case,
+    Holds,
+    Out,
     call,
+    close,
     dense_grad,
     expect_close,
     expect_dtype,
@@ -35,6 +42,8 @@ from ._common import (
     expect_tensor,
     expect_true,
     fail,
+    gen,
+    run,
     show,
 )
 
@@ -49,17 +58,6 @@ __all__ = [
     "check_bag_of_embeddings",
 ]
 
-_FLOATS = (torch.float32, torch.float64)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-    a = a.detach().to(torch.float64)
-    b = b.detach().to(torch.float64)
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
 
 
 # --------------------------------------------------------------------------- 1. vocab
@@ -162,57 +160,54 @@ def check_build_vocab(build_vocab) -> None:
 
 # ----------------------------------------------------------------------- 2. subsample
 
+def _freq(counts: torch.Tensor) -> torch.Tensor:
+    return counts.double() / counts.sum()
+
+
+def _keep(f: torch.Tensor, t: float) -> torch.Tensor:
+    """word2vec C / gensim: (sqrt(f/t) + 1) * t/f, not clipped."""
+    return ((f / t).sqrt() + 1) * t / f
+
+
+def _above_one(p: torch.Tensor) -> bool:
+    return bool((p > 1 + 1e-6).any())
+
+
+_DISCARD = ("this is the paper's probability of DISCARDING a word, 1 - sqrt(t/f); return the "
+            "probability of KEEPING it, which in word2vec C is (sqrt(f/t) + 1) * t/f")
+_PAPER_KEEP = ("sqrt(t/f) is the paper's keep probability; the course (like word2vec C and "
+               "gensim) uses (sqrt(f/t) + 1) * t/f")
+_RAW = "use the frequency f = count / total count, not the raw count"
+
+# keep_probability(counts, t): symptom -> likely bug
+_KEEP_BUGS = [
+    Bug(_DISCARD, like=lambda c, t: 1 - (t / _freq(c)).sqrt()),
+    Bug(_DISCARD, like=lambda c, t: (1 - (t / _freq(c)).sqrt()).clamp(0.0, 1.0)),
+    Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt().clamp(max=1.0)),
+    Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt()),
+    Bug("rare words give values above 1: clip the probability to at most 1",
+        when=lambda p, c, t: _above_one(p) and close(p, _keep(_freq(c), t))),
+    Bug(_RAW, like=lambda c, t: _keep(c.double(), t).clamp(max=1.0), atol=1e-6),
+    Bug(_RAW, like=lambda c, t: _keep(c.double(), t), atol=1e-6),
+    Bug("a probability can't exceed 1: clip it", when=lambda p, c, t: _above_one(p)),
+]
+
+
 def check_keep_probability(keep_probability) -> None:
     """word2vec C / gensim keep probability (sqrt(f/t) + 1) * t / f, clipped to 1."""
-    name = "keep_probability"
     counts = torch.tensor([5000, 2000, 500, 100, 10, 1], dtype=torch.long)
-    original = counts.clone()
-    for sample in (1e-3, 1e-2):
-        where = f"{name}(counts, sample={sample:g})"
-        got = call(keep_probability, counts, sample, where=where)
-        expect_equal(counts, original, f"{name}: the input counts after the call",
-                     "don't modify `counts` in place; compute a new tensor")
-        expect_tensor(got, where)
-        expect_dtype(got, _FLOATS, where,
-                     "probabilities are floats: divide with `/` (true division) and return "
-                     "a float tensor")
-        expect_shape(got, tuple(counts.shape), where, "one keep probability per word")
-        expect_finite(got, where)
-        f = counts.double() / counts.sum()
-        want = (((f / sample).sqrt() + 1) * sample / f).clamp(max=1.0)
-        if _close(got, want, atol=1e-6, rtol=1e-5):
-            continue
-        raw = counts.double()
-        unclipped = ((f / sample).sqrt() + 1) * sample / f
-        discard = 1 - (sample / f).sqrt()
-        if _close(got, discard, atol=1e-5) or _close(got, discard.clamp(0.0, 1.0), atol=1e-5):
-            hint = ("this is the paper's probability of DISCARDING a word, 1 - sqrt(t/f); "
-                    "return the probability of KEEPING it, which in word2vec C is "
-                    "(sqrt(f/t) + 1) * t/f")
-        elif _close(got, (sample / f).sqrt().clamp(max=1.0), atol=1e-5) or _close(
-                got, (sample / f).sqrt(), atol=1e-5):
-            hint = ("sqrt(t/f) is the paper's keep probability; the course (like word2vec C "
-                    "and gensim) uses (sqrt(f/t) + 1) * t/f")
-        elif bool((got > 1 + 1e-6).any()) and _close(got, unclipped, atol=1e-5):
-            hint = "rare words give values above 1: clip the probability to at most 1"
-        elif _close(got, (((raw / sample).sqrt() + 1) * sample / raw).clamp(max=1.0),
-                    atol=1e-6) or _close(got, ((raw / sample).sqrt() + 1) * sample / raw,
-                                         atol=1e-6):
-            hint = "use the frequency f = count / total count, not the raw count"
-        elif bool((got > 1 + 1e-6).any()):
-            hint = "a probability can't exceed 1: clip it"
-        else:
-            hint = "f is count / total; keep probability (sqrt(f/t) + 1) * t/f, at most 1"
-        expect_close(got, want, where, hint, atol=1e-6, rtol=1e-5)
-
-    # properties: a probability, frequent words kept less often, float counts accepted
-    where = f"{name}(float counts)"
-    got = call(keep_probability, counts.double(), 1e-3, where=where)
-    expect_close(got.double() if isinstance(got, torch.Tensor) else got,
-                 (((counts.double() / counts.sum() / 1e-3).sqrt() + 1) * 1e-3
-                  / (counts.double() / counts.sum())).clamp(max=1.0),
-                 where, "float counts must give the same result as integer counts",
-                 atol=1e-6, rtol=1e-5)
+    probabilities = Out(dtype=FLOATS, shape=tuple(counts.shape), finite=True,
+                        dtype_hint="probabilities are floats: divide with `/` (true division) "
+                        "and return a float tensor", shape_hint="one keep probability per word")
+    want = lambda c, t: _keep(_freq(c), t).clamp(max=1.0)  # noqa: E731
+    run(*[Case(f"keep_probability(counts, sample={t:g})", keep_probability, (counts, t),
+               keeps={"counts": counts},
+               keeps_hint="don't modify `counts` in place; compute a new tensor",
+               out=probabilities, want=want, bugs=_KEEP_BUGS,
+               hint="f is count / total; keep probability (sqrt(f/t) + 1) * t/f, at most 1")
+          for t in (1e-3, 1e-2)],
+        Case("keep_probability(float counts)", keep_probability, (counts.double(), 1e-3),
+             want=want, hint="float counts must give the same result as integer counts"))
 
 
 # --------------------------------------------------------------------------- 3. pairs
@@ -230,7 +225,7 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
     T = 6
     ids = torch.arange(T) + offset
     where = f"{name}(ids={ids.tolist()}, window=1)"
-    pairs = call(skipgram_pairs, ids, 1, _gen(0), where=where)
+    pairs = call(skipgram_pairs, ids, 1, gen(0), where=where)
     expect_tensor(pairs, where)
     expect_dtype(pairs, torch.long, where, "pairs are word ids: a LongTensor")
     expect_shape(pairs, (None, 2), where, "one row per pair: (center, context)")
@@ -262,7 +257,7 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
     for T, window in ((3, 5), (1, 3)):
         ids = torch.arange(T) + offset
         where = f"{name}(ids={ids.tolist()}, window={window})"
-        pairs = call(skipgram_pairs, ids, window, _gen(1), where=where,
+        pairs = call(skipgram_pairs, ids, window, gen(1), where=where,
                      hint="a sequence shorter than the window, even a single token, must "
                      "work: stay inside the sequence, and return an empty (0, 2) LongTensor "
                      "when there is no pair")
@@ -283,9 +278,9 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
     T, W = 20000, 5
     ids = torch.arange(T) + offset
     where = f"{name}(ids of length {T}, window={W}, generator=seeded)"
-    pairs = call(skipgram_pairs, ids, W, _gen(2), where=where)
+    pairs = call(skipgram_pairs, ids, W, gen(2), where=where)
     expect_shape(pairs, (None, 2), where)
-    again = call(skipgram_pairs, ids, W, _gen(2), where=where)
+    again = call(skipgram_pairs, ids, W, gen(2), where=where)
     expect_true(
         isinstance(again, torch.Tensor) and torch.equal(pairs, again),
         f"{where}: calling twice with generators seeded alike", "pass `generator=generator` "
@@ -369,176 +364,196 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
 
 # --------------------------------------------------------------------------- 4. noise
 
+def _unigram(counts: torch.Tensor, power: float) -> torch.Tensor:
+    raw = counts.double() ** power
+    return raw / raw.sum()
+
+
+def _noise_bugs(power: float) -> list[Bug]:
+    """noise_distribution(counts, power): symptom -> likely bug."""
+    plain = [] if power == 1.0 else [
+        Bug(f"these are the plain frequencies: raise the counts to the power {power} first "
+            "(word2vec uses 0.75)", like=lambda c, p: _freq(c), atol=1e-6)]
+    return plain + [
+        Bug("the frequencies were raised to the power but not renormalised: divide by the sum "
+            "again so the probabilities add up to 1", like=lambda c, p: _freq(c) ** p, atol=1e-6),
+        Bug("the probabilities must sum to 1",
+            when=lambda q, c, p: abs(float(q.double().sum()) - 1) > 1e-4),
+    ]
+
+
+def _word_ids(shape: tuple[int, ...]) -> Out:
+    return Out(dtype=torch.long, shape=shape, dtype_hint="negatives are word ids: a LongTensor",
+               shape_hint="return a tensor of exactly `shape` (reshape the draws)")
+
+
+_IN_VOCABULARY = Holds("ids", lambda ids, noise, *_: bool(((ids >= 0) & (ids < len(noise))).all()),
+                       "ids index the vocabulary: 0 <= id < len(noise)",
+                       expected=lambda ids, noise, *_: f"ids in 0..{len(noise) - 1}",
+                       got=lambda ids, *_: show(ids))
+
+
+def _frequencies(ids: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.bincount(ids.reshape(-1), minlength=n).double() / ids.numel()
+
+
+def _repeats(ids: torch.Tensor) -> int:
+    return int((ids[:, 0] == ids[:, 1]).sum() + (ids[:, 1] == ids[:, 2]).sum()
+               + (ids[:, 0] == ids[:, 2]).sum())
+
+
+def _looks_uniform(ids: torch.Tensor, noise: torch.Tensor) -> bool:
+    freq, n = _frequencies(ids, len(noise)), len(noise)
+    return (bool(((freq - 1 / (n - 1)).abs()[:-1] < 0.015).all())
+            or bool(((freq - 1 / n).abs() < 0.015).all()))
+
+
+def _floats(values: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{v:.3f}" for v in values.tolist()) + "]"
+
+
 def check_noise(noise_distribution, sample_negatives) -> None:
     """Unigram^0.75, renormalised; samples drawn from it with replacement."""
-    name = "noise_distribution"
     counts = torch.tensor([400, 100, 30, 5, 1, 0], dtype=torch.long)
-    original = counts.clone()
-    for power in (0.75, 1.0, 0.5):
-        where = f"{name}(counts={counts.tolist()}, power={power})"
-        got = call(noise_distribution, counts, power, where=where)
-        expect_equal(counts, original, f"{name}: the input counts after the call",
-                     "don't modify `counts` in place")
-        expect_tensor(got, where)
-        expect_dtype(got, _FLOATS, where, "probabilities are floats")
-        expect_shape(got, tuple(counts.shape), where, "one probability per word")
-        expect_finite(got, where)
-        raw = counts.double() ** power
-        want = raw / raw.sum()
-        if _close(got, want, atol=1e-6, rtol=1e-5):
-            continue
-        freq = counts.double() / counts.sum()
-        if power != 1.0 and _close(got, freq, atol=1e-6):
-            hint = (f"these are the plain frequencies: raise the counts to the power {power} "
-                    "first (word2vec uses 0.75)")
-        elif _close(got, freq ** power, atol=1e-6):
-            hint = ("the frequencies were raised to the power but not renormalised: divide by "
-                    "the sum again so the probabilities add up to 1")
-        elif abs(float(got.double().sum()) - 1) > 1e-4:
-            hint = "the probabilities must sum to 1"
-        else:
-            hint = "p_i is count_i ** power, divided by the sum over all words"
-        expect_close(got, want, where, hint, atol=1e-6, rtol=1e-5)
+    run(*[Case(f"noise_distribution(counts={counts.tolist()}, power={power})",
+               noise_distribution, (counts, power), keeps={"counts": counts},
+               keeps_hint="don't modify `counts` in place",
+               out=Out(dtype=FLOATS, shape=tuple(counts.shape), finite=True,
+                       dtype_hint="probabilities are floats", shape_hint="one probability per word"),
+               want=_unigram, bugs=_noise_bugs(power),
+               hint="p_i is count_i ** power, divided by the sum over all words")
+          for power in (0.75, 1.0, 0.5)])
 
-    name = "sample_negatives"
     noise = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
     shape = (20000, 3)
-    where = f"{name}(noise=[0.5, 0.25, 0.15, 0.1, 0.0], shape={shape})"
-    got = call(sample_negatives, noise, shape, _gen(4), where=where,
-               hint="negatives are drawn WITH replacement: a word may be drawn many times, "
-               "and more draws than words in the vocabulary must work")
-    _expect_ids(got, shape, len(noise), where)
-    again = call(sample_negatives, noise, shape, _gen(4), where=where)
-    expect_true(isinstance(again, torch.Tensor) and torch.equal(got, again),
-                f"{where}: calling twice with generators seeded alike",
-                "pass `generator=generator` to the torch sampling function",
-                expected="identical samples", got="different samples")
-    hits = int((got == 4).sum())
-    expect_true(hits == 0, f"{where}: word 4 has probability 0", "sample the ids from the noise "
-                "distribution (torch.multinomial with these probabilities), not uniformly",
-                expected="never drawn", got=f"drawn {hits} times")
-    freq = torch.bincount(got.reshape(-1), minlength=len(noise)).double() / got.numel()
-    if not bool(((freq - noise.double()).abs() < 0.015).all()):
-        repeats = int((got[:, 0] == got[:, 1]).sum() + (got[:, 1] == got[:, 2]).sum()
-                      + (got[:, 0] == got[:, 2]).sum())
-        if repeats == 0:
-            hint = ("no row ever repeats a word: sample WITH replacement (replacement=True); "
-                    "a frequent word can be drawn several times as a negative")
-        elif bool(((freq - 1 / (len(noise) - 1)).abs()[:-1] < 0.015).all()) or bool(
-                ((freq - 1 / len(noise)).abs() < 0.015).all()):
-            hint = "the ids look uniform: draw them with the probabilities in `noise`"
-        else:
-            hint = "draw each id independently with probability noise[id] (with replacement)"
-        fail(f"{where}: frequency of each id over {got.numel()} draws",
-             "[" + ", ".join(f"{p:.3f}" for p in noise.tolist()) + "]  (= noise)",
-             "[" + ", ".join(f"{p:.3f}" for p in freq.tolist()) + "]", hint)
-    for shape in ((7,), (2, 3), (2, 3, 4)):
-        where = f"{name}(noise, shape={shape})"
-        _expect_ids(call(sample_negatives, noise, shape, _gen(3), where=where), shape,
-                    len(noise), where)
+    where = f"sample_negatives(noise=[0.5, 0.25, 0.15, 0.1, 0.0], shape={shape})"
+    again = lambda: call(sample_negatives, noise, shape, gen(4), where=where)  # noqa: E731
+    run(Case(where, sample_negatives, (noise, shape, gen(4)), out=_word_ids(shape),
+             call_hint="negatives are drawn WITH replacement: a word may be drawn many times, "
+             "and more draws than words in the vocabulary must work",
+             holds=[
+                 _IN_VOCABULARY,
+                 Holds("calling twice with generators seeded alike",
+                       lambda ids, *_: _same(ids, again()),
+                       "pass `generator=generator` to the torch sampling function",
+                       expected="identical samples", got="different samples"),
+                 Holds("word 4 has probability 0", lambda ids, *_: int((ids == 4).sum()) == 0,
+                       "sample the ids from the noise distribution (torch.multinomial with these "
+                       "probabilities), not uniformly", expected="never drawn",
+                       got=lambda ids, *_: f"drawn {int((ids == 4).sum())} times"),
+                 Holds(f"frequency of each id over {shape[0] * shape[1]} draws",
+                       lambda ids, noise, *_: bool(((_frequencies(ids, len(noise))
+                                                     - noise.double()).abs() < 0.015).all()),
+                       "draw each id independently with probability noise[id] (with replacement)",
+                       expected=f"{_floats(noise)}  (= noise)",
+                       got=lambda ids, noise, *_: _floats(_frequencies(ids, len(noise))),
+                       bugs=[Bug("no row ever repeats a word: sample WITH replacement "
+                                 "(replacement=True); a frequent word can be drawn several "
+                                 "times as a negative", when=lambda ids, *_: _repeats(ids) == 0),
+                             Bug("the ids look uniform: draw them with the probabilities in "
+                                 "`noise`", when=lambda ids, noise, *_: _looks_uniform(ids, noise))]),
+             ]),
+        *[Case(f"sample_negatives(noise, shape={s})", sample_negatives, (noise, s, gen(3)),
+               out=_word_ids(s), holds=[_IN_VOCABULARY]) for s in ((7,), (2, 3), (2, 3, 4))])
 
 
-def _expect_ids(got, shape, vocab_size, where) -> None:
-    expect_tensor(got, where)
-    expect_dtype(got, torch.long, where, "negatives are word ids: a LongTensor")
-    expect_shape(got, shape, where, "return a tensor of exactly `shape` (reshape the draws)")
-    expect_true(bool(((got >= 0) & (got < vocab_size)).all()), f"{where}: ids",
-                "ids index the vocabulary: 0 <= id < len(noise)",
-                expected=f"ids in 0..{vocab_size - 1}", got=show(got))
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
 
 
 # ---------------------------------------------------------------------------- 5. loss
 
-def _sgns64(center, context, negatives):
+def _scores(center, context, negatives):
+    """(B,) positive scores c.o and (B, K) negative scores c.n_k, in float64."""
     c = center.double()
-    pos = (c * context.double()).sum(-1)
-    neg = (negatives.double() * c.unsqueeze(1)).sum(-1)
-    return pos, neg
+    return (c * context.double()).sum(-1), (negatives.double() * c.unsqueeze(1)).sum(-1)
 
 
 def _ls(x):
     return torch.nn.functional.logsigmoid(x)
 
 
+def _sgns(center, context, negatives):
+    """The paper's loss (Mikolov et al., 2013, Eq. 4), averaged over the batch."""
+    pos, neg = _scores(center, context, negatives)
+    return -(_ls(pos) + _ls(-neg).sum(-1)).mean()
+
+
+def _with_scores(f):
+    return lambda center, context, negatives: f(*_scores(center, context, negatives))
+
+
+# sgns_loss(center, context, negatives): symptom -> likely bug
+_LOSS_BUGS = [
+    Bug("sign error on the negatives: they should score LOW, so use log sigma(-c.n_k)",
+        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(neg).sum(-1)).mean())),
+    Bug("the negative terms are averaged over K; the SGNS loss sums them",
+        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(-neg).mean(-1)).mean())),
+    Bug("summed over the batch: the loss is the mean over the B rows",
+        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(-neg).sum(-1)).sum())),
+    Bug("the loss is the NEGATIVE log-likelihood: mind the overall minus sign",
+        like=lambda *inputs: -_sgns(*inputs)),
+    Bug("the negative terms are subtracted; both log-sigmoid terms are added, then the sum "
+        "is negated", like=_with_scores(lambda pos, neg: -(_ls(pos) - _ls(-neg).sum(-1)).mean())),
+    # center (B, D) * negatives (B, K, D) broadcasts when B == K, pairing the wrong rows
+    Bug("center (B, D) times negatives (B, K, D) broadcasts center over K, not B: give center "
+        "a K axis (B, 1, D) or use torch.bmm",
+        when=lambda loss, center, context, negatives: negatives.shape[0] == negatives.shape[1]
+        and close(loss, -(_ls(_scores(center, context, negatives)[0])
+                          + _ls(-(negatives.double() * center.double()).sum(-1)).sum(-1)).mean())),
+]
+
+_STABLE = ("log(sigmoid(x)) is not numerically stable: in float32 sigmoid(-100) rounds to 0 "
+           "and log(0) = -inf (and 1 - sigmoid(100) is 0 too); use "
+           "torch.nn.functional.logsigmoid")
+
+
+def _in_graph(loss, *_) -> bool:
+    return loss.requires_grad and loss.grad_fn is not None
+
+
+def _gradients(where, loss, *leaves):
+    """The float64 gradients of `loss` w.r.t. the inputs, next to the formula's."""
+    call(loss.backward, where=f"{where}: loss.backward()")
+    refs = [leaf.detach().clone().double().requires_grad_(True) for leaf in leaves]
+    _sgns(*refs).backward()
+    return [(dense_grad(leaf), ref.grad) for leaf, ref in zip(leaves, refs)]
+
+
 def check_sgns_loss(sgns_loss) -> None:
     """Mean over the batch of -[log s(c.o) + sum_k log s(-c.n_k)], stable, differentiable."""
-    name = "sgns_loss"
-    g = _gen(5)
+    g = gen(5)
     for B, K, D in ((4, 3, 5), (3, 3, 4), (1, 1, 2)):
-        center = torch.randn(B, D, generator=g)
-        context = torch.randn(B, D, generator=g)
-        negatives = torch.randn(B, K, D, generator=g)
-        where = f"{name}(center {B}x{D}, context {B}x{D}, negatives {B}x{K}x{D})"
-        leaves = [t.clone().requires_grad_(True) for t in (center, context, negatives)]
-        got = call(sgns_loss, *leaves, where=where,
-                   hint="shapes: center (B, D), context (B, D), negatives (B, K, D); to score "
-                   "the K negatives of row b against center b, center needs a K axis "
-                   "(B, 1, D), or use torch.bmm")
-        expect_tensor(got, where)
-        expect_shape(got, (), where, "the loss is a scalar: average over the batch")
-        expect_dtype(got, _FLOATS, where)
-        pos, neg = _sgns64(center, context, negatives)
-        per_row = -(_ls(pos) + _ls(-neg).sum(-1))
-        want = per_row.mean()
-        if not _close(got, want, atol=1e-5, rtol=1e-5):
-            alternatives = [
-                (-(_ls(pos) + _ls(neg).sum(-1)).mean(),
-                 "sign error on the negatives: they should score LOW, so use log sigma(-c.n_k)"),
-                (-(_ls(pos) + _ls(-neg).mean(-1)).mean(),
-                 "the negative terms are averaged over K; the SGNS loss sums them"),
-                (per_row.sum(),
-                 "summed over the batch: the loss is the mean over the B rows"),
-                (-want, "the loss is the NEGATIVE log-likelihood: mind the overall minus sign"),
-                (-(_ls(pos) - _ls(-neg).sum(-1)).mean(),
-                 "the negative terms are subtracted; both log-sigmoid terms are added, "
-                 "then the sum is negated"),
-            ]
-            if B == K:
-                wrong = (negatives.double() * center.double()).sum(-1)  # center not unsqueezed
-                alternatives.append((
-                    -(_ls(pos) + _ls(-wrong).sum(-1)).mean(),
-                    "center (B, D) times negatives (B, K, D) broadcasts center over K, not B: "
-                    "give center a K axis (B, 1, D) or use torch.bmm"))
-            hint = next((h for alt, h in alternatives if _close(got, alt, atol=1e-5)),
-                        "loss = mean over b of -[log sigma(c_b . o_b) + sum_k log sigma(-c_b . n_bk)]")
-            expect_close(got, want, where, hint, atol=1e-5, rtol=1e-5)
-        expect_true(got.requires_grad and got.grad_fn is not None, f"{where}: autograd",
-                    "the loss must stay in the autograd graph: no .item(), no torch.tensor(...) "
-                    "around it, no torch.no_grad()",
-                    expected="a loss with grad_fn", got="a tensor without grad_fn")
-        call(got.backward, where=f"{where}: loss.backward()")
-        ref_leaves = [t.clone().double().requires_grad_(True)
-                      for t in (center, context, negatives)]
-        pos, neg = _sgns64(*ref_leaves)
-        (-(_ls(pos) + _ls(-neg).sum(-1)).mean()).backward()
-        for leaf, ref, label in zip(leaves, ref_leaves, ("center", "context", "negatives")):
-            expect_close(dense_grad(leaf), ref.grad, f"{where}: gradient w.r.t. {label}",
-                         "the loss value is right but its gradient is not: don't detach any "
-                         "part of it", atol=1e-5, rtol=1e-4)
+        inputs = (torch.randn(B, D, generator=g), torch.randn(B, D, generator=g),
+                  torch.randn(B, K, D, generator=g))
+        leaves = tuple(t.clone().requires_grad_(True) for t in inputs)
+        where = f"sgns_loss(center {B}x{D}, context {B}x{D}, negatives {B}x{K}x{D})"
+        (loss,) = run(Case(
+            where, sgns_loss, leaves, out=Out(dtype=FLOATS, shape=(),
+                                              shape_hint="the loss is a scalar: average over the batch"),
+            call_hint="shapes: center (B, D), context (B, D), negatives (B, K, D); to score the "
+            "K negatives of row b against center b, center needs a K axis (B, 1, D), or use "
+            "torch.bmm", want=_sgns, atol=1e-5, rtol=1e-5, bugs=_LOSS_BUGS,
+            hint="loss = mean over b of -[log sigma(c_b . o_b) + sum_k log sigma(-c_b . n_bk)]",
+            holds=[Holds("autograd", _in_graph,
+                         "the loss must stay in the autograd graph: no .item(), no "
+                         "torch.tensor(...) around it, no torch.no_grad()",
+                         expected="a loss with grad_fn", got="a tensor without grad_fn")]))
+        for (got, want), label in zip(_gradients(where, loss, *leaves), ("center", "context", "negatives")):
+            expect_close(got, want, f"{where}: gradient w.r.t. {label}", "the loss value is right "
+                         "but its gradient is not: don't detach any part of it", atol=1e-5, rtol=1e-4)
 
     # |logit| = 100 in both directions: finite, and still the right value
-    D, K = 4, 2
     for sign in (-1.0, 1.0):
-        center = torch.zeros(1, D)
-        center[0, 0] = 10.0
-        context = torch.zeros(1, D)
-        context[0, 0] = 10.0 * sign
-        negatives = torch.zeros(1, K, D)
-        negatives[0, :, 0] = -10.0 * sign
-        where = (f"{name} with c.o = {100 * sign:+.0f} and c.n_k = {-100 * sign:+.0f}  "
-                 f"({'every score wrong' if sign < 0 else 'every score right'})")
-        got = call(sgns_loss, center, context, negatives, where=where)
-        expect_tensor(got, where)
-        pos, neg = _sgns64(center, context, negatives)
-        want = -(_ls(pos) + _ls(-neg).sum(-1)).mean()
-        stable = ("log(sigmoid(x)) is not numerically stable: in float32 sigmoid(-100) "
-                  "rounds to 0 and log(0) = -inf (and 1 - sigmoid(100) is 0 too); use "
-                  "torch.nn.functional.logsigmoid")
-        expect_finite(got, where, stable)
-        expect_close(got, want, where, "clamping or adding an epsilon inside the log caps the "
-                     "loss (and zeroes the gradient) of badly wrong scores; compute the "
-                     "log-sigmoid stably instead: torch.nn.functional.logsigmoid",
-                     atol=1e-4, rtol=1e-5)
+        center, context, negatives = torch.zeros(1, 4), torch.zeros(1, 4), torch.zeros(1, 2, 4)
+        center[0, 0], context[0, 0], negatives[0, :, 0] = 10.0, 10.0 * sign, -10.0 * sign
+        run(Case(f"sgns_loss with c.o = {100 * sign:+.0f} and c.n_k = {-100 * sign:+.0f}  "
+                 f"({'every score wrong' if sign < 0 else 'every score right'})",
+                 sgns_loss, (center, context, negatives),
+                 out=Out(finite=True, finite_hint=_STABLE), want=_sgns, atol=1e-4, rtol=1e-5,
+                 hint="clamping or adding an epsilon inside the log caps the loss (and zeroes "
+                 "the gradient) of badly wrong scores; compute the log-sigmoid stably instead: "
+                 "torch.nn.functional.logsigmoid"))
 
 
 # --------------------------------------------------------------------------- 6. model
@@ -631,7 +646,7 @@ def check_skipgram_model(SkipGram) -> None:  # noqa: N803 (the learner's class)
 
 
 def _check_skipgram_forward(model, inp, out, where) -> None:
-    g = _gen(6)
+    g = gen(6)
     V, D = inp.weight.shape
     with torch.no_grad():
         inp.weight.copy_(torch.randn(V, D, generator=g) * 0.5)
@@ -646,16 +661,16 @@ def _check_skipgram_forward(model, inp, out, where) -> None:
     expect_tensor(loss, here)
     expect_shape(loss, (), here, "forward returns the scalar SGNS loss")
     w_in, w_out = inp.weight.detach(), out.weight.detach()
-    pos, neg = _sgns64(w_in[center], w_out[context], w_out[negatives])
+    pos, neg = _scores(w_in[center], w_out[context], w_out[negatives])
     want = -(_ls(pos) + _ls(-neg).sum(-1)).mean()
-    if not _close(loss, want):
-        pos_i, _ = _sgns64(w_in[center], w_in[context], w_out[negatives])
-        _, neg_i = _sgns64(w_in[center], w_out[context], w_in[negatives])
-        if _close(loss, -(_ls(pos_i) + _ls(-neg).sum(-1)).mean()):
+    if not close(loss, want):
+        pos_i, _ = _scores(w_in[center], w_in[context], w_out[negatives])
+        _, neg_i = _scores(w_in[center], w_out[context], w_in[negatives])
+        if close(loss, -(_ls(pos_i) + _ls(-neg).sum(-1)).mean()):
             hint = "the context is looked up in in_embed; contexts use out_embed"
-        elif _close(loss, -(_ls(pos) + _ls(-neg_i).sum(-1)).mean()):
+        elif close(loss, -(_ls(pos) + _ls(-neg_i).sum(-1)).mean()):
             hint = "the negatives are looked up in in_embed; negatives use out_embed"
-        elif _close(loss, -_ls(pos).mean()):
+        elif close(loss, -_ls(pos).mean()):
             hint = "the negatives are not used: pass their out_embed vectors to sgns_loss"
         else:
             hint = ("loss = sgns_loss(in_embed(center), out_embed(context), "
@@ -682,7 +697,7 @@ def _check_skipgram_forward(model, inp, out, where) -> None:
             hint = "only the context and negative words' output vectors take part in the loss"
         fail(f"{where}: rows of out_embed with a non-zero gradient", want_out, rows_out, hint)
     leaves = [w_in.clone().requires_grad_(True), w_out.clone().requires_grad_(True)]
-    pos, neg = _sgns64(leaves[0][center], leaves[1][context], leaves[1][negatives])
+    pos, neg = _scores(leaves[0][center], leaves[1][context], leaves[1][negatives])
     (-(_ls(pos) + _ls(-neg).sum(-1)).mean()).backward()
     expect_close(g_in, leaves[0].grad, f"{where}: gradient of in_embed.weight", atol=1e-5)
     expect_close(g_out, leaves[1].grad, f"{where}: gradient of out_embed.weight", atol=1e-5)
@@ -727,7 +742,7 @@ def check_similarity(nearest_neighbours, analogy) -> None:
             hint = "rank by cosine similarity, most similar first"
         fail(f"{where}: neighbour ids", [[0, 2, 1]], got.tolist(), hint)
 
-    g = _gen(7)
+    g = gen(7)
     V, D = 40, 6
     emb = torch.randn(V, D, generator=g) * torch.rand(V, 1, generator=g).mul(5).add(0.2)
     query = torch.tensor([0, 5, 17, 39])
@@ -818,7 +833,7 @@ def check_bag_of_embeddings(BagOfEmbeddings) -> None:  # noqa: N803 (the learner
     """Mean of the non-padding embeddings, then linear; pretrained copied; freeze works."""
     name = "BagOfEmbeddings"
     V, D, C = 12, 4, 3
-    g = _gen(8)
+    g = gen(8)
     pretrained = torch.randn(V, D, generator=g)  # row 0, the padding id, is NOT zero
     keep = pretrained.clone()
 
