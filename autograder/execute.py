@@ -23,6 +23,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from course import markup
+
 TRUNCATED = "\n... [output truncated by the grader: over {limit} bytes in this cell]\n"
 
 
@@ -62,8 +64,7 @@ class SandboxedExecute(Execute):
         except CellTimeoutError:
             reason = "the kernel stopped responding"
             detail = "(it ran past the time limit and ignored the interrupt)"
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        self._stopped = {"cell": index, "grade_id": gid, "reason": reason}
+        self._stopped = {"cell": index, "grade_id": markup.grade_id(cell), "reason": reason}
         cell.outputs = list(cell.get("outputs", [])) + [
             _error("KernelDied" if "died" in reason else "KernelUnresponsive",
                    f"{reason} while running this cell {detail}")]

@@ -29,15 +29,14 @@ import html as html_lib
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict, Integer, Unicode
 
-BEGIN = "BEGIN HIDDEN TESTS"
-END = "END HIDDEN TESTS"
+from course import markup
+
 MIN_SECRET_LEN = 8  # shorter hidden lines ("else:", "pass") are not secrets
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 CELL_FRAME = re.compile(r"Cell In\s*\[(\d+)\],\s*line (\d+)")
@@ -47,46 +46,14 @@ GRADER_ERRORS = ("CellTimeoutError", "KernelDied", "KernelUnresponsive", "NotRun
 LEAK_NOTICE = "[output removed by the grader: it showed hidden test code]\n"
 
 
-@dataclass
-class HiddenRegion:
-    """The hidden tests of one graded test cell."""
-
-    grade_id: str
-    lines: set[int] = field(default_factory=set)  # 1-based line numbers, delimiters included
-    text: list[str] = field(default_factory=list)  # stripped source lines inside the region
-
-
-def hidden_region(source: str, grade_id: str = "") -> HiddenRegion | None:
-    region = HiddenRegion(grade_id)
-    inside = False
-    for number, line in enumerate(source.split("\n"), start=1):
-        if BEGIN in line:
-            inside = True
-            region.lines.add(number)
-        elif END in line:
-            inside = False
-            region.lines.add(number)
-        elif inside:
-            region.lines.add(number)
-            region.text.append(line.strip())
-    return region if region.lines else None
-
-
-def visible_source(source: str) -> str:
-    out, inside = [], False
-    for line in source.split("\n"):
-        if BEGIN in line:
-            inside = True
-        elif END in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
-def _is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+def _hidden(source: str) -> tuple[set[int], list[str]]:
+    """(line numbers, stripped lines) of a test cell's hidden tests; a malformed region
+    (never closed) hides the whole cell: it is safer to show too little."""
+    try:
+        return markup.hidden_lines(source), markup.hidden_text(source)
+    except markup.MarkupError:
+        lines = source.split("\n")
+        return set(range(1, len(lines) + 1)), [ln.strip() for ln in lines]
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,10 +76,11 @@ def secret_lines(nb: NotebookNode) -> list[str]:
     visible: list[str] = []
     for cell in nb.cells:
         source = cell.get("source", "")
-        if _is_test_cell(cell) and BEGIN in source:
-            region = hidden_region(source)
-            hidden.extend(region.text if region else [])
-            visible.append(visible_source(source))
+        if markup.is_test(cell) and markup.BEGIN_HIDDEN in source:
+            numbers, text = _hidden(source)
+            hidden.extend(text)
+            visible.append("\n".join(line for n, line in enumerate(source.split("\n"), start=1)
+                                     if n not in numbers))
         else:
             visible.append(source)
     seen = "\n".join(visible) + "\n" + public_text()
@@ -130,7 +98,7 @@ def _forms(line: str) -> set[str]:
 
 
 def leaks(text: str, secrets: Iterable[str]) -> bool:
-    if BEGIN in text or END in text:
+    if markup.names_a_delimiter(text):
         return True
     return any(form in text for line in secrets for form in _forms(line))
 
@@ -192,17 +160,18 @@ class SanitizeFeedback(NbGraderPreprocessor):
         return nb, resources
 
     def _note(self, kind: str, cell: NotebookNode, index: int) -> None:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        self._notes.append({"kind": kind, "cell": index, "grade_id": grade_id})
+        self._notes.append({"kind": kind, "cell": index, "grade_id": markup.grade_id(cell)})
 
     def preprocess_cell(self, cell, resources, index):
+        test = markup.is_test(cell)
+        if test and markup.BEGIN_HIDDEN in cell.source:
+            region = _hidden(cell.source)[0] or None
+        else:
+            region = None
+        if region is None and markup.names_a_delimiter(cell.source):
+            cell.source = markup.neutralise_delimiters(cell.source)
         if cell.cell_type != "code":
-            if not _is_test_cell(cell) and (BEGIN in cell.source or END in cell.source):
-                cell.source = cell.source.replace("HIDDEN TESTS", "HIDDEN_TESTS")
             return cell, resources
-        region = hidden_region(cell.source) if _is_test_cell(cell) else None
-        if region is None and (BEGIN in cell.source or END in cell.source):
-            cell.source = cell.source.replace("HIDDEN TESTS", "HIDDEN_TESTS")
         outputs = []
         for output in cell.get("outputs", []):
             if region is not None:
@@ -217,13 +186,13 @@ class SanitizeFeedback(NbGraderPreprocessor):
         cell.outputs = outputs
         return cell, resources
 
-    def _test_cell_output(self, cell, region: HiddenRegion, output, index):
+    def _test_cell_output(self, cell, region: set[int], output, index):
         if output.get("output_type") != "error":
             return None  # may come from the hidden code
         if output.get("ename") in GRADER_ERRORS:  # written by the grader, not by the tests
             return output
         frames = _error_frames(output, cell.get("execution_count"))
-        if frames is None or any(line in region.lines for line in frames):
+        if frames is None or any(line in region for line in frames):
             self._note("hidden-error", cell, index)
             return _stream(HIDDEN_FAILED)
         # Raised on a visible line. IPython prints a few lines around it, which can be
@@ -266,7 +235,7 @@ def html_text(page: str) -> str:
 def check_html(page: str, secrets: Iterable[str]) -> str | None:
     """Why this feedback page must not be published (None when it is clean)."""
     text = html_text(page)
-    for marker in (BEGIN, END):
+    for marker in (markup.BEGIN_HIDDEN, markup.END_HIDDEN):
         if marker in text:
             return f"the page shows the text {marker!r}"
     for line in secrets:

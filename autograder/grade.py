@@ -17,7 +17,7 @@ notebooks). Output in ``DIR``:
   those whose file has not changed when a stopped run is started again.
 
 Pipeline, all in a temporary nbgrader course directory outside the repository (mode
-0700): the instructor's source notebooks (``course.build.source_notebook``) → ``nbgrader
+0700): the instructor's source notebooks (``course.release.source_notebook``) → ``nbgrader
 generate_assignment`` once → vet each submission (``autograder.intake``: convert what
 can be converted, restore test cells) → one job per (student, assignment), each in its
 own copy of the course directory and gradebook database (no shared SQLite, so jobs run
@@ -25,14 +25,15 @@ in parallel, and a crash loses one job only) → ``nbgrader autograde``, whose k
 in the sandbox (``autograder.sandbox``) → a clean sandboxed re-run of the graded tests
 and tamper checks (``autograder.verify``, ``autograder.tamper``) that can only take
 points away → scores read from that job's gradebook → ``nbgrader generate_feedback``.
-Jobs run through a ``autograder.runner.Runner``. Students' code runs with
+Jobs run through a ``autograder.jobs.Runner``; what the processes say to each other is
+``autograder.protocol`` (JobSpec, JobResult, Row). Students' code runs with
 ``COURSE_SCALE=tiny`` and ``timeout`` seconds per cell. GRADING.md says what is
 isolated, how, and what is not.
 
 Share ``feedback/`` with students, not ``logs/``: nbgrader's logs can quote test cells.
 ``COURSE_GRADE_KEEP=1`` keeps the temporary grading folder (its path is printed): each
 ``jobs/<id>-<assignment>/`` there is one student's nbgrader course directory, with
-``nbgrader.log`` and ``result.json``; ``nbgrader_config.py`` at its top says the settings.
+``job.json``, ``nbgrader.log`` and ``result.json``; ``nbgrader_config.py`` at its top says the settings.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from datetime import datetime
@@ -57,21 +58,20 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import sandbox
-from autograder.intake import Item, grade_ids, scan, vet
+from autograder import protocol, sandbox
+from autograder.intake import Item, scan, vet
+from autograder.jobs import Job, Outcome, Runner, SubprocessRunner, failed, grading_env
 from autograder.nbgrader_config import config_file_text, write_kernelspec
-from autograder.runner import Job, Outcome, Runner, SubprocessRunner, grading_env
+from autograder.protocol import STATUSES, JobSpec, Row, time_budget
+from course import markup
+from course.errors import CourseError, Exit, SetupError
 
-COLUMNS = ["student", "assignment", "score", "max_score", "status", "reason"]
-STATUSES = ("graded", "flagged", "failed")
+COLUMNS = list(Row.COLUMNS)
+Key = tuple[str, str]  # (student, assignment): how every item, job, outcome and row is found
 
 
-class GradeError(Exception):
+class GradeError(CourseError):
     """A problem with the arguments: one line, no traceback, exit code 2."""
-
-
-class SetupError(GradeError):
-    """The course material could not be prepared for grading: exit code 1."""
 
 
 def grade(
@@ -89,8 +89,8 @@ def grade(
 
     ``timeout``: seconds per notebook cell. ``workers``: notebooks graded at once
     (default: one per CPU, as memory allows). ``sources``: assignment slug -> instructor source notebook
-    (default: every chapter of ``course.build``). ``runner``: how each job runs (default:
-    a local process, ``autograder.runner.SubprocessRunner``). Students' code runs in the
+    (default: every chapter of ``course.release``). ``runner``: how each job runs (default:
+    a local process, ``autograder.jobs.SubprocessRunner``). Students' code runs in the
     sandbox of ``autograder.sandbox``; where it cannot be isolated, grading is refused
     unless ``allow_unisolated``. ``resume``: keep the results of an earlier, interrupted
     run in ``out`` (``progress.jsonl``) for the submissions that have not changed.
@@ -105,13 +105,53 @@ def grade(
         return _grade(Path(submissions), Path(out), timeout=timeout, workers=workers,
                       sources=sources, runner=runner, allow_unisolated=allow_unisolated,
                       resume=resume)
-    except GradeError as e:
+    except CourseError as e:
         print(f"course grade: error: {e}", file=sys.stderr)
-        return 1 if isinstance(e, SetupError) else 2
+        return e.exit_code
     except KeyboardInterrupt:
         print("course grade: interrupted; no gradebook was written (the notebooks graded "
               "so far are kept: rerun with --resume)", file=sys.stderr)
-        return 130
+        return Exit.INTERRUPTED
+
+
+def _grade(submissions: Path, out: Path, *, timeout, workers, sources, runner,
+           allow_unisolated, resume) -> int:
+    # 1. what was handed in, vetted against the instructor's sources
+    _check_args(submissions, out, timeout, workers)
+    items, source_nbs = _intake(submissions, sources)
+    max_scores = {a: markup.max_score(nb) for a, nb in source_nbs.items()}
+    todo = [i for i in items if i.status == "pending"]
+    isolation = _isolation(allow_unisolated) if todo else ("skip", "no student code to run")
+    # 2. what an interrupted run already graded
+    progress = Progress(out, source_nbs, timeout)
+    rows = progress.resumed(todo) if resume else progress.reset()
+    todo = [i for i in todo if i.key not in rows]
+    # 3. grade the rest, saving each row and feedback page as its job ends
+    started = time.perf_counter()
+    nworkers = (workers or default_workers(len(todo))) if todo else 0
+
+    def finished(item: Item, outcome: Outcome) -> None:
+        rows[item.key] = _row(item, outcome, max_scores, timeout)
+        try:
+            _write_feedback(out, item, outcome, rows[item.key])
+            progress.record(item, rows[item.key])
+        except OSError as e:
+            raise GradeError(f"cannot write the results in {out}: {e}") from None
+
+    outcomes = _grade_jobs(todo, source_nbs, timeout, isolation[0], nworkers, runner,
+                           finished) if todo else {}
+    wall = time.perf_counter() - started
+    # 4. the gradebook, the pages of what could not be graded, the report
+    table = _table(items, rows, max_scores)
+    try:
+        _write_outputs(out, items, table, set(source_nbs), rows)
+        _write_report(out, table, isolation, outcomes, wall, nworkers)
+    except OSError as e:
+        raise GradeError(f"cannot write the results in {out}: {e}") from None
+    _print_table(table)
+    _print_summary(table, outcomes, wall, out, nworkers)
+    print(_isolation_line(isolation))
+    return Exit.OK
 
 
 def _check_args(submissions: Path, out: Path, timeout, workers) -> None:
@@ -131,34 +171,38 @@ def _check_args(submissions: Path, out: Path, timeout, workers) -> None:
         raise GradeError(f"--out must not be inside the submissions folder: {out}")
 
 
-def _course_chapters():
-    try:
-        from course.build import chapters, source_notebook
-    except ImportError as e:
-        raise SetupError(f"cannot load the course chapters (course.build): {e}") from None
-    return {ch.slug: ch for ch in chapters()}, source_notebook
+# ---------------------------------------------------------------------------------------
+# 1. intake
 
 
-def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisolated,
-           resume) -> int:
-    _check_args(submissions, out, timeout, workers)
+def _sources(sources: Mapping[str, nbformat.NotebookNode] | None
+             ) -> tuple[list[str], Callable[[str], nbformat.NotebookNode]]:
+    """(assignment slugs, slug -> instructor source notebook, built once when first asked)."""
     if sources is not None:
         source_map = {str(k): v for k, v in sources.items()}
-        slugs = sorted(source_map)
-        get_source = source_map.__getitem__
-    else:
-        chapters, source_notebook = _course_chapters()
-        slugs = sorted(chapters)
-        cache: dict[str, nbformat.NotebookNode] = {}
+        return sorted(source_map), source_map.__getitem__
+    try:
+        from course.release import chapters, source_notebook
+    except ImportError as e:
+        raise SetupError(f"cannot load the course chapters (course.release): {e}") from None
+    by_slug = {ch.slug: ch for ch in chapters()}
+    cache: dict[str, nbformat.NotebookNode] = {}
 
-        def get_source(slug):
-            if slug not in cache:
-                try:
-                    cache[slug] = source_notebook(chapters[slug])
-                except Exception as e:  # a malformed source: say which and why, no traceback
-                    raise SetupError(f"cannot build the source notebook of {slug}: {e}") from None
-            return cache[slug]
+    def get(slug: str) -> nbformat.NotebookNode:
+        if slug not in cache:
+            try:
+                cache[slug] = source_notebook(by_slug[slug])
+            except Exception as e:  # a malformed source: say which and why, no traceback
+                raise SetupError(f"cannot build the source notebook of {slug}: {e}") from None
+        return cache[slug]
 
+    return sorted(by_slug), get
+
+
+def _intake(submissions: Path, sources) -> tuple[list[Item], dict[str, nbformat.NotebookNode]]:
+    """One Item per (student, assignment) and per stray file, each vetted; and the sources
+    of the assignments that anyone submitted."""
+    slugs, get_source = _sources(sources)
     try:
         students, items = scan(submissions, slugs)
     except OSError as e:
@@ -168,87 +212,25 @@ def _grade(submissions, out, *, timeout, workers, sources, runner, allow_unisola
             raise GradeError(f"no student folders in {submissions} "
                              "(expected SUBMISSIONS_DIR/<student>/<NN_slug>.ipynb)")
         raise GradeError(f"the submissions folder is empty: {submissions}")
-
     # every student gets a row for every assignment that anyone submitted
     assignments = sorted({i.assignment for i in items if i.status == "pending"})
-    have = {(i.student, i.assignment) for i in items}
+    have = {i.key for i in items}
     for student in students:
-        for a in assignments:
-            if (student, a) not in have:
-                items.append(Item(student, a, None, "failed", "no submission"))
+        items += [Item(student, a, None, "failed", "no submission")
+                  for a in assignments if (student, a) not in have]
         if not any(i.student == student for i in items):
             items.append(Item(student, "", None, "failed", "no notebooks in the folder"))
-
     source_nbs = {a: _checked_source(a, get_source(a)) for a in assignments}
-    max_scores = {a: _max_score(nb) for a, nb in source_nbs.items()}
     for item in items:
         if item.status == "pending":
             vet(item, source_nbs[item.assignment])
+    return items, source_nbs
 
-    todo = [i for i in items if i.status == "pending"]
-    isolation = _isolation(allow_unisolated) if todo else ("skip", "no student code to run")
-    progress = Progress(out, source_nbs, timeout)
-    rows: dict[int, list[str]] = {}
-    if resume:
-        for item in todo:
-            row = progress.done(item)
-            if row is not None:
-                rows[id(item)] = row
-        if rows:
-            print(f"course grade: resuming: {len(rows)} notebook(s) already graded", flush=True)
-    else:
-        progress.reset()
-    todo = [i for i in todo if id(i) not in rows]
-    outcomes: dict[int, Outcome] = {}
-    nworkers = 0
-    keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
-    root = Path(tempfile.mkdtemp(prefix="course-grade-"))
-    os.chmod(root, 0o700)  # students' code never sees it (sandbox), nor do other users
-    # the kernels' sockets: a short path (Unix socket paths are limited), outside `root`
-    # so that a sandbox, which sees its own socket folder, learns nothing about `root`
-    sockets = Path(tempfile.mkdtemp(prefix="cg-"))
-    started = time.perf_counter()
-    try:
-        if todo:
-            nworkers = workers or default_workers(len(todo))
-            env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
-                              jupyter_path=root / "jupyter")
-            _prepare(root, source_nbs, timeout, env)
-            jobs = _make_jobs(root, todo, timeout, source_nbs, isolation[0], sockets)
-            runner = runner or SubprocessRunner(env, logdir=root / "workers")
-            by_key = {id(i): i for i in todo}
 
-            def finished(key: int, outcome: Outcome) -> None:
-                item = by_key[key]
-                row = _row(item, outcome, max_scores, timeout)
-                rows[key] = row
-                try:
-                    _write_feedback(out, item, outcome, row)
-                    progress.record(item, row)
-                except OSError as e:
-                    raise GradeError(f"cannot write the results in {out}: {e}") from None
-
-            try:
-                outcomes = _run_jobs(runner, jobs, nworkers, finished)
-            finally:
-                runner.close()
-        wall = time.perf_counter() - started
-        table = _all_rows(items, rows, max_scores)
-        try:
-            _write_outputs(out, items, table, assignments, rows)
-            _write_report(out, table, isolation, outcomes, wall, nworkers)
-        except OSError as e:
-            raise GradeError(f"cannot write the results in {out}: {e}") from None
-    finally:
-        shutil.rmtree(sockets, ignore_errors=True)
-        if keep:
-            print(f"course grade: kept the grading folder {root}", file=sys.stderr)
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    _print_table(table)
-    _print_summary(table, outcomes, wall, out, nworkers)
-    print(_isolation_line(isolation))
-    return 0
+def _checked_source(slug: str, nb) -> nbformat.NotebookNode:
+    if "test" not in markup.grade_ids(nb).values():
+        raise SetupError(f"the source notebook of {slug} has no graded test cells")
+    return nb
 
 
 def _isolation(allow_unisolated: bool) -> tuple[str, str]:
@@ -266,11 +248,13 @@ def _isolation(allow_unisolated: bool) -> tuple[str, str]:
 
 def _isolation_line(isolation: tuple[str, str]) -> str:
     mode, text = isolation
-    if mode == "skip":
-        return f"isolation: {text}"
     if mode == "none":
         return f"WARNING: students' code ran without isolation: {text}"
     return f"isolation: {text}"
+
+
+# ---------------------------------------------------------------------------------------
+# 2. progress
 
 
 class Progress:
@@ -282,60 +266,86 @@ class Progress:
         self.salt = {a: hashlib.sha256(json.dumps(nb, sort_keys=True).encode()).hexdigest()
                      for a, nb in source_nbs.items()}
         self.timeout = timeout
-        self._done: dict[tuple[str, str], dict] | None = None
 
-    def key(self, item: Item) -> str:
+    def fingerprint(self, item: Item) -> str:
+        """The submission, its source and the time limit: a change in any one regrades it."""
         h = hashlib.sha256(item.path.read_bytes() if item.path else b"")
         h.update(f"|{item.assignment}|{self.salt.get(item.assignment)}|{self.timeout}".encode())
         return h.hexdigest()
 
-    def _load(self) -> dict:
-        if self._done is None:
-            self._done = {}
-            if self.path.exists():
-                for line in self.path.read_text(encoding="utf-8").splitlines():
-                    try:
-                        entry = json.loads(line)
-                        self._done[(entry["student"], entry["assignment"])] = entry
-                    except (ValueError, KeyError, TypeError):
-                        continue  # a line cut short when the run was stopped
-        return self._done
+    def _entries(self) -> dict[Key, dict]:
+        entries = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    entry = json.loads(line)
+                    if entry.get("version") == protocol.VERSION:
+                        entries[(entry["student"], entry["assignment"])] = entry
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    continue  # a line cut short when the run was stopped
+        return entries
 
-    def done(self, item: Item) -> list[str] | None:
-        entry = self._load().get((item.student, item.assignment))
-        if entry and entry.get("key") == self.key(item) and len(entry.get("row", [])) == 6:
-            return [str(x) for x in entry["row"]]
-        return None
+    def resumed(self, todo: list[Item]) -> dict[Key, Row]:
+        """The rows already graded for these items (their files unchanged since)."""
+        entries, rows = self._entries(), {}
+        for item in todo:
+            entry = entries.get(item.key)
+            if entry and entry.get("fingerprint") == self.fingerprint(item):
+                try:
+                    rows[item.key] = protocol.decode(Row, entry["row"])
+                except (TypeError, KeyError, ValueError):
+                    continue
+        if rows:
+            print(f"course grade: resuming: {len(rows)} notebook(s) already graded", flush=True)
+        return rows
 
-    def reset(self) -> None:
+    def reset(self) -> dict[Key, Row]:
         if self.path.exists():
             self.path.unlink()
-        self._done = {}
+        return {}
 
-    def record(self, item: Item, row: list[str]) -> None:
+    def record(self, item: Item, row: Row) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"student": item.student, "assignment": item.assignment,
-                           "key": self.key(item), "row": row})
+        line = json.dumps({"version": protocol.VERSION, "student": item.student,
+                           "assignment": item.assignment, "fingerprint": self.fingerprint(item),
+                           "row": asdict(row)})
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
 
-def _checked_source(slug: str, nb) -> nbformat.NotebookNode:
-    ids = grade_ids(nb)
-    if not any(kind == "test" for kind in ids.values()):
-        raise SetupError(f"the source notebook of {slug} has no graded test cells")
-    return nb
+# ---------------------------------------------------------------------------------------
+# 3. jobs
 
 
-def _max_score(nb) -> float:
-    total = 0.0
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade"):
-            total += float(meta.get("points", 0) or 0)
-    return total
+def _grade_jobs(todo: list[Item], source_nbs: dict, timeout: int, mode: str, nworkers: int,
+                runner: Runner | None, finished: Callable[[Item, Outcome], None]
+                ) -> dict[Key, Outcome]:
+    """Grade `todo` in a private temporary nbgrader course directory, `nworkers` at once."""
+    keep = os.environ.get("COURSE_GRADE_KEEP", "") not in ("", "0")
+    root = Path(tempfile.mkdtemp(prefix="course-grade-"))
+    os.chmod(root, 0o700)  # students' code never sees it (sandbox), nor do other users
+    # the kernels' sockets: a short path (Unix socket paths are limited), outside `root`
+    # so that a sandbox, which sees its own socket folder, learns nothing about `root`
+    sockets = Path(tempfile.mkdtemp(prefix="cg-"))
+    try:
+        env = grading_env(threads=max(1, (os.cpu_count() or 1) // nworkers),
+                          jupyter_path=root / "jupyter")
+        _prepare(root, source_nbs, timeout, env)
+        jobs = _make_jobs(root, todo, timeout, source_nbs, mode, sockets)
+        runner = runner or SubprocessRunner(env, logdir=root / "workers")
+        items = {i.key: i for i in todo}
+        try:
+            return _run_jobs(runner, jobs, nworkers, lambda key, o: finished(items[key], o))
+        finally:
+            runner.close()
+    finally:
+        shutil.rmtree(sockets, ignore_errors=True)
+        if keep:
+            print(f"course grade: kept the grading folder {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
@@ -357,10 +367,14 @@ def _prepare(root: Path, source_nbs: dict, timeout: int, env: dict) -> None:
         raise SetupError(f"could not prepare the assignments for nbgrader: {detail}")
 
 
+def _code_cells(nb) -> int:
+    return sum(c.cell_type == "code" for c in nb.cells)
+
+
 def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict,
-               mode: str, sockets_root: Path) -> dict[int, Job]:
+               mode: str, sockets_root: Path) -> dict[Key, Job]:
+    """One self-contained nbgrader course directory per item, with its job.json."""
     jobs = {}
-    code_cells = {a: sum(c.cell_type == "code" for c in nb.cells) for a, nb in source_nbs.items()}
     readonly = sandbox.readonly_paths()
     for n, item in enumerate(todo):
         internal = f"s{n + 1:04d}"
@@ -371,17 +385,16 @@ def _make_jobs(root: Path, todo: list[Item], timeout: int, source_nbs: dict,
         dest = jobdir / "submitted" / internal / item.assignment / f"{item.assignment}.ipynb"
         dest.parent.mkdir(parents=True)
         nbformat.write(item.notebook, dest)
-        ncells = max(code_cells[item.assignment], len(item.notebook.cells))
-        deadline = job_deadline(timeout, ncells)
+        source = source_nbs[item.assignment]
+        budget = time_budget(timeout, max(_code_cells(source), _code_cells(item.notebook)),
+                             tests=sum(markup.is_test(c) for c in source.cells))
         (jobdir / "sbx").mkdir()
-        limits = sandbox.Limits(cpu_seconds=int(deadline))
-        sockets = sockets_root / internal  # the kernel's connection file and Unix sockets
         box = sandbox.Spec(mode, str(jobdir / "sbx"), sandbox.job_uid(n), readonly,
-                           [str(sockets)], limits)
-        spec = {"assignment": item.assignment, "student": internal, "notebook": item.assignment,
-                "timeout": timeout, "scrub": _scrub_paths(), "sandbox": asdict(box)}
-        (jobdir / "job.json").write_text(json.dumps(spec, indent=1))
-        jobs[id(item)] = Job(item.student, item.assignment, internal, jobdir, deadline)
+                           [str(sockets_root / internal)],  # the kernel's connection file, sockets
+                           sandbox.Limits(cpu_seconds=int(budget.total)))
+        protocol.write(jobdir / "job.json", JobSpec(internal, item.assignment, timeout, budget,
+                                                   asdict(box), _scrub_paths()))
+        jobs[item.key] = Job(item.student, item.assignment, internal, jobdir, budget.total)
     return jobs
 
 
@@ -397,17 +410,9 @@ def default_workers(njobs: int) -> int:
     return max(1, n)
 
 
-def job_deadline(timeout: int, ncells: int) -> float:
-    """Seconds one job may take in all: never stops a notebook whose cells keep to the limit.
-
-    (nbgrader stops each cell at ``timeout``; this only catches what it cannot stop.)
-    """
-    return 150.0 + timeout * (2 * ncells + 2)  # the notebook, then its clean re-run
-
-
 def _scrub_paths() -> dict[str, str]:
     """Instructor paths that must not show in feedback -> placeholders."""
-    from autograder.runner import PACKAGE_ROOT
+    from autograder.jobs import PACKAGE_ROOT
 
     paths = {
         str(PACKAGE_ROOT): "<course>",
@@ -422,27 +427,24 @@ def _scrub_paths() -> dict[str, str]:
     return {p: v for p, v in paths.items() if p and p != "/"}
 
 
-def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int,
-              finished=None) -> dict[int, Outcome]:
-    outcomes: dict[int, Outcome] = {}
-    total = len(jobs)
+def _run_jobs(runner: Runner, jobs: dict[Key, Job], nworkers: int,
+              finished: Callable[[Key, Outcome], None]) -> dict[Key, Outcome]:
+    outcomes: dict[Key, Outcome] = {}
     pool = ThreadPoolExecutor(max_workers=nworkers)
     try:
         futures = {pool.submit(runner.run, job): key for key, job in jobs.items()}
         for done, future in enumerate(as_completed(futures), start=1):
             key = futures[future]
-            job = jobs[key]
             try:
                 outcome = future.result()
             except Exception as e:  # a runner bug must not lose the other students
-                outcome = Outcome(False, reason=f"grading error: {type(e).__name__}: {e}")
+                outcome = failed(f"grading error: {type(e).__name__}: {e}")
             outcomes[key] = outcome
-            if finished is not None:
-                finished(key, outcome)
-            what = (f"{outcome.score:g}/{outcome.max_score:g}" if outcome.ok
-                    else f"failed: {outcome.reason}")
-            print(f"[{done}/{total}] {job.student} {job.assignment}: {what} "
-                  f"({outcome.seconds:.1f} s)", flush=True)
+            finished(key, outcome)
+            r = outcome.result
+            what = f"{r.score:g}/{r.max_score:g}" if outcome.ok else f"failed: {r.reason}"
+            print(f"[{done}/{len(jobs)}] {key[0]} {key[1]}: {what} ({outcome.seconds:.1f} s)",
+                  flush=True)
     except KeyboardInterrupt:
         runner.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
@@ -451,62 +453,65 @@ def _run_jobs(runner: Runner, jobs: dict[int, Job], nworkers: int,
     return outcomes
 
 
-def _fmt(x: float | None) -> str:
-    return "" if x is None else f"{x:g}"
+# ---------------------------------------------------------------------------------------
+# 4. rows, gradebook, feedback, report
 
 
-def _row(item: Item, outcome: Outcome | None, max_scores: dict, timeout) -> list[str]:
+def _row(item: Item, outcome: Outcome, max_scores: dict, timeout) -> Row:
     """The gradebook row of a graded (pending) item."""
     max_score = max_scores.get(item.assignment)
-    outcome = outcome or Outcome(False, reason="not graded")
+    r = outcome.result
     if not outcome.ok:
-        return [item.student, item.assignment, "0", _fmt(max_score), "failed", outcome.reason]
-    reasons, flags = [], list(item.flags)
-    integrity = outcome.integrity or {}
-    tamper = integrity.get("tamper", []) + integrity.get("tamper_dynamic", [])
-    if tamper:
-        flags.insert(0, "tampering with the grading, scored 0: " + "; ".join(tamper[:3]))
-    if outcome.stopped:
-        where = outcome.stopped.get("grade_id") or f"cell {outcome.stopped.get('cell', 0) + 1}"
-        flags.append(f"{outcome.stopped.get('reason', 'the kernel died')} in {where}: the "
-                     "later cells did not run and their tests scored 0")
-    withheld = integrity.get("withheld", [])
-    if withheld and not tamper:
+        return Row(item.student, item.assignment, 0.0, max_score, "failed", r.reason)
+    flags = _flags(item, outcome, max_score)
+    reasons = ([f"ran past the {timeout} s cell limit: " + ", ".join(r.timeouts)]
+               if r.timeouts else [])
+    return Row(item.student, item.assignment, r.score, r.max_score,
+               "flagged" if flags else "graded", "; ".join(flags + reasons))
+
+
+def _flags(item: Item, outcome: Outcome, max_score: float | None) -> list[str]:
+    """What a human should look at in a graded notebook, most serious first."""
+    r, integrity = outcome.result, outcome.result.integrity
+    flags = list(item.flags)
+    if integrity.tampered:
+        flags.insert(0, "tampering with the grading, scored 0: "
+                     + "; ".join(integrity.tampered[:3]))
+    if r.stopped:
+        where = r.stopped.grade_id or f"cell {r.stopped.cell + 1}"
+        flags.append(f"{r.stopped.reason} in {where}: the later cells did not run and their "
+                     "tests scored 0")
+    if integrity.withheld and not integrity.tampered:
         flags.append("passed in the notebook but not in the clean re-run, points withheld: "
-                     + "; ".join(f"{w['grade_id']} ({w['error']})" for w in withheld))
-    if integrity.get("suspect") and not tamper:
+                     + "; ".join(f"{w.grade_id} ({w.error})" for w in integrity.withheld))
+    if integrity.suspect and not integrity.tampered:
         flags.append("review: the code reaches around the grader: "
-                     + "; ".join(integrity["suspect"][:3]))
-    if outcome.timeouts:
-        reasons.append(f"ran past the {timeout} s cell limit: " + ", ".join(outcome.timeouts))
-    if any(n.get("kind") == "leak" for n in outcome.notes):
+                     + "; ".join(integrity.suspect[:3]))
+    if any(n.kind == "leak" for n in r.notes):
         flags.append("an output showed hidden test code (removed from the feedback)")
-    manual = [c["grade_id"] for c in outcome.cells
-              if c.get("needs_manual_grade") and c["grade_id"] not in item.missing]
+    manual = [c.grade_id for c in r.cells
+              if c.needs_manual_grade and c.grade_id not in item.missing]
     if manual:
         flags.append("nbgrader asks for manual grading of: " + ", ".join(manual))
-    if outcome.feedback_error:
-        flags.append(f"no feedback: {outcome.feedback_error}")
-    if max_score is not None and abs(outcome.max_score - max_score) > 1e-9:
-        flags.append(f"max score {outcome.max_score:g} differs from the source's {max_score:g}")
-    status = "flagged" if flags else "graded"
-    return [item.student, item.assignment, _fmt(outcome.score), _fmt(outcome.max_score), status,
-            "; ".join(flags + reasons)]
+    if r.feedback_error:
+        flags.append(f"no feedback: {r.feedback_error}")
+    if max_score is not None and abs(r.max_score - max_score) > 1e-9:
+        flags.append(f"max score {r.max_score:g} differs from the source's {max_score:g}")
+    return flags
 
 
-def _all_rows(items: list[Item], rows: dict[int, list[str]], max_scores: dict) -> list:
+def _table(items: list[Item], rows: dict[Key, Row], max_scores: dict) -> list[Row]:
+    """Every item's row: graded, resumed, or failed before grading (with its reason)."""
     table = []
     for item in items:
+        max_score = max_scores.get(item.assignment)
         if item.status == "failed":
-            max_score = max_scores.get(item.assignment)
-            score = None if max_score is None else 0.0
-            table.append([item.student, item.assignment, _fmt(score), _fmt(max_score), "failed",
-                          item.reason])
+            table.append(Row(item.student, item.assignment,
+                             None if max_score is None else 0.0, max_score, "failed", item.reason))
         else:
-            table.append(rows.get(id(item)) or [item.student, item.assignment, "0",
-                                                _fmt(max_scores.get(item.assignment)),
-                                                "failed", "not graded"])
-    table.sort(key=lambda r: (r[0] == "", r[0], r[1]))
+            table.append(rows.get(item.key) or Row(item.student, item.assignment, 0.0, max_score,
+                                                   "failed", "not graded"))
+    table.sort(key=lambda r: (r.student == "", r.student, r.assignment))
     return table
 
 
@@ -514,7 +519,7 @@ def _feedback_path(out: Path, item: Item) -> Path:
     return out / "feedback" / item.student / item.assignment / f"{item.assignment}.html"
 
 
-def _write_feedback(out: Path, item: Item, outcome: Outcome | None, row: list[str]) -> None:
+def _write_feedback(out: Path, item: Item, outcome: Outcome | None, row: Row) -> None:
     dest = _feedback_path(out, item)
     if dest.parent.exists():
         shutil.rmtree(dest.parent)  # no stale feedback from an earlier run
@@ -522,15 +527,15 @@ def _write_feedback(out: Path, item: Item, outcome: Outcome | None, row: list[st
     if outcome is not None and outcome.feedback is not None and outcome.feedback.exists():
         shutil.copyfile(outcome.feedback, dest)
     else:
-        dest.write_text(_failure_page(item.assignment, row[4], row[5]), encoding="utf-8")
+        dest.write_text(_failure_page(item.assignment, row.status, row.reason), encoding="utf-8")
     if outcome is not None and outcome.log is not None and outcome.log.exists():
         log = out / "logs" / item.student / f"{item.assignment}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(outcome.log, log)
 
 
-def _write_outputs(out: Path, items: list[Item], table, assignments: list[str],
-                   graded: dict[int, list[str]]) -> None:
+def _write_outputs(out: Path, items: list[Item], table: list[Row], assignments: set[str],
+                   graded: dict[Key, Row]) -> None:
     """The gradebook (the previous one kept as a backup) and the failed items' pages."""
     out.mkdir(parents=True, exist_ok=True)
     gradebook = out / "gradebook.csv"
@@ -546,19 +551,19 @@ def _write_outputs(out: Path, items: list[Item], table, assignments: list[str],
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
-    writer.writerows(table)
+    writer.writerows(r.cells() for r in table)
     tmp = out / "gradebook.csv.tmp"
     tmp.write_text(buf.getvalue(), encoding="utf-8")
     tmp.replace(gradebook)
 
-    by_key = {(r[0], r[1]): r for r in table}
+    by_key = {r.key: r for r in table}
     for item in items:
-        if not item.student or item.assignment not in assignments or id(item) in graded:
-            continue
-        _write_feedback(out, item, None, by_key[(item.student, item.assignment)])
+        if item.student and item.assignment in assignments and item.key not in graded:
+            _write_feedback(out, item, None, by_key[item.key])
 
 
-def _write_report(out: Path, table, isolation, outcomes, wall: float, nworkers: int) -> None:
+def _write_report(out: Path, table: list[Row], isolation, outcomes, wall: float,
+                  nworkers: int) -> None:
     """``out/report.txt``: the table, the counts and how students' code was isolated."""
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -582,14 +587,17 @@ def _failure_page(assignment: str, status: str, reason: str) -> str:
             f"<body><h3>{title}</h3>{body}</body></html>\n")
 
 
-def _print_table(rows, width: int | None = 70) -> None:
+def _print_table(rows: list[Row], width: int | None = 70) -> None:
     headers = ["student", "assignment", "score", "status", "reason"]
-    table = [[r[0] or "-", r[1] or "-", f"{r[2]}/{r[3]}" if r[3] else (r[2] or "-"), r[4],
-              _short(r[5], width) if width else r[5]] for r in rows]
+    table = []
+    for r in rows:
+        student, assignment, score, max_score, status, reason = r.cells()
+        table.append([student or "-", assignment or "-",
+                      f"{score}/{max_score}" if max_score else (score or "-"), status,
+                      _short(reason, width) if width else reason])
     widths = [max(len(h), *(len(t[i]) for t in table)) if table else len(h)
               for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    print(line.rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     print("  ".join("-" * w for w in widths))
     for t in table:
         print("  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip())
@@ -599,14 +607,15 @@ def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 3] + "..."
 
 
-def _print_summary(rows, outcomes: dict[int, Outcome], wall: float, out: Path, nworkers) -> None:
-    counts = {s: sum(r[4] == s for r in rows) for s in STATUSES}
+def _print_summary(rows: list[Row], outcomes: dict[Key, Outcome], wall: float, out: Path,
+                   nworkers) -> None:
+    counts = {s: sum(r.status == s for r in rows) for s in STATUSES}
     print(", ".join(f"{counts[s]} {s}" for s in STATUSES) + f"; gradebook: {out / 'gradebook.csv'}"
           f", feedback: {out / 'feedback'}")
     ran = [o for o in outcomes.values() if o.seconds]
     if ran:
         per_job = sum(o.seconds for o in ran) / len(ran)
-        auto = [o.autograde_seconds for o in ran if o.autograde_seconds]
+        auto = [o.result.seconds.autograde for o in ran if o.result.seconds.autograde]
         auto_txt = f", autograde {sum(auto) / len(auto):.1f} s" if auto else ""
         print(f"time: {len(ran)} notebook(s) in {wall:.1f} s with {nworkers} worker(s); "
               f"per notebook {per_job:.1f} s{auto_txt}")

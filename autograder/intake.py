@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from course import markup
+
 MAX_BYTES = 100 * 1024 * 1024
 TEXT_FORMATS = (".py", ".md")  # a notebook saved as text (jupytext) is converted
 IGNORED = {".ipynb_checkpoints", "__pycache__", "__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -34,6 +36,10 @@ class Item:
     flags: list[str] = field(default_factory=list)  # graded but worth a human look
     missing: list[str] = field(default_factory=list)  # grade ids not in the submission
     notebook: nbformat.NotebookNode | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.student, self.assignment
 
 
 def _hidden(name: str) -> bool:
@@ -115,21 +121,6 @@ def _read_text_notebook(text: str, ext: str) -> tuple[nbformat.NotebookNode | No
     return nb, ""
 
 
-def grade_ids(nb: nbformat.NotebookNode) -> dict[str, str]:
-    """grade id -> "test" | "exercise" for the nbgrader cells of a notebook."""
-    out = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        gid = meta.get("grade_id")
-        if not isinstance(gid, str):
-            continue
-        if meta.get("grade") and not meta.get("solution"):
-            out[gid] = "test"
-        elif meta.get("solution"):
-            out[gid] = "exercise"
-    return out
-
-
 def scan(submissions: Path, slugs: list[str]) -> tuple[list[str], list[Item]]:
     """Student folders and one Item per file (status pending or failed)."""
     students: list[str] = []
@@ -183,14 +174,11 @@ def _scan_student(folder: Path, slugs: list[str]) -> list[Item]:
 
 
 def _norm(source: str) -> list[str]:
-    from autograder.feedback import visible_source
-
-    return [ln.strip() for ln in visible_source(source).splitlines() if ln.strip()]
-
-
-def _test_meta(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if meta.get("grade") and not meta.get("solution") else {}
+    try:
+        visible = markup.strip_hidden_tests(source)
+    except markup.MarkupError:  # a region the student broke: compare the cell as written
+        visible = source
+    return [ln.strip() for ln in visible.splitlines() if ln.strip()]
 
 
 def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
@@ -203,16 +191,15 @@ def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> l
     restored = []
     index_of = {}
     for i, cell in enumerate(nb.cells):
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if isinstance(gid, str) and gid not in index_of:
+        gid = markup.grade_id(cell)
+        if gid is not None and gid not in index_of:
             index_of[gid] = i
     previous_id = None
     inserted_after: dict[int, int] = {}
     for src in source.cells:
-        meta = src.get("metadata", {}).get("nbgrader", {})
-        gid = meta.get("grade_id")
-        if not _test_meta(src):
-            if isinstance(gid, str):
+        gid = markup.grade_id(src)
+        if not markup.is_test(src):
+            if gid is not None:
                 previous_id = gid
             continue
         clean = nbformat.from_dict(copy.deepcopy(dict(src)))
@@ -225,7 +212,7 @@ def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> l
                 how.append("type")
             elif _norm(cell.source) != _norm(src.source):
                 how.append("code")
-            if _test_meta(cell).get("points") != meta.get("points") or not _test_meta(cell):
+            if not markup.is_test(cell) or markup.points(cell) != markup.points(src):
                 how.append("metadata")
             if how:
                 nb.cells[index_of[gid]] = clean
@@ -234,7 +221,7 @@ def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> l
             continue
         target = _norm(src.source)
         twin = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                     and not c.get("metadata", {}).get("nbgrader") and target
+                     and not markup.grader_meta(c) and target
                      and _norm(c.source) == target), None)
         if twin is not None:
             nb.cells[twin] = clean
@@ -266,8 +253,8 @@ def vet(item: Item, source: nbformat.NotebookNode) -> None:
     orig = nb.metadata.pop("orig_nbformat", None)
     if orig is not None and orig != 4 and not str(orig).startswith("."):
         item.flags.append(f"converted from nbformat {orig}")
-    source_ids = grade_ids(source)
-    have = grade_ids(nb)
+    source_ids = markup.grade_ids(source)
+    have = markup.grade_ids(nb)
     missing_tests = [g for g, kind in source_ids.items() if kind == "test" and g not in have]
     missing_ex = [g for g, kind in source_ids.items() if kind == "exercise" and g not in have]
     item.missing = missing_ex

@@ -187,14 +187,13 @@ class _Scan(ast.NodeVisitor):
 
 def static_findings(cells: list[tuple[int, str]]) -> list[Finding]:
     """Findings in the student's code cells: (index in the notebook, source) pairs."""
-    from course.loader import _MAGIC
+    from course import loader
 
     aliases: dict[str, str] = {}
     found: list[Finding] = []
     for index, source in cells:
-        code = "\n".join("" if _MAGIC.match(ln) else ln for ln in source.splitlines())
         try:
-            tree = ast.parse(code)
+            tree = loader.parse(source)  # what the loader would read (magics blanked)
         except SyntaxError:
             continue
         scan = _Scan(index, aliases)

@@ -5,14 +5,15 @@ whose source notebook the caller wrote under ``ROOT/source/`` (this creates the
 gradebook database that every grading job starts from).
 
 ``grade JOBDIR``: one student's one assignment in its own nbgrader course directory
-(``JOBDIR``: ``job.json``, ``gradebook.db``, ``source/``, ``submitted/``):
+(``JOBDIR``: ``job.json`` (a ``protocol.JobSpec``), ``gradebook.db``, ``source/``,
+``submitted/``):
 ``nbgrader autograde`` (its kernel started through ``autograder.sandbox`` with the
 job's ``sandbox`` spec, so it sees none of ``JOBDIR``) → read the scores from the
 gradebook → ``check_integrity``: the static tamper scan and the clean sandboxed re-run
 of the graded tests (``autograder.verify``); points they do not confirm are set to 0 in
 the gradebook (nbgrader's manual score) → ``nbgrader generate_feedback`` (hidden tests
 stripped, see ``autograder.feedback``) → a final check of the HTML. It writes
-``JOBDIR/result.json`` and ``JOBDIR/nbgrader.log``. This process is trusted: it runs
+``JOBDIR/result.json`` (a ``protocol.JobResult``) and ``JOBDIR/nbgrader.log``. This process is trusted: it runs
 with the instructor's rights and never executes student code itself.
 
 ``serve``: grade the job folders read from stdin, one per line, one after another in
@@ -36,8 +37,11 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import protocol
 from autograder.feedback import ANSI, check_html, scrub_text, secret_lines
 from autograder.nbgrader_config import build_config
+from autograder.protocol import CellGrade, Integrity, JobResult, JobSpec, Note, Stopped, Withheld
+from course import markup
 
 KERNEL_DIED = ("DeadKernelError", "Kernel died", "kernel died")
 UNRESPONSIVE = ("UnresponsiveKernelError", "became unresponsive")
@@ -86,23 +90,16 @@ def prepare(root: Path, assignments: list[str]) -> int:
     return 1 if failed else 0
 
 
-def _grades(root: Path, assignment: str, student: str) -> dict:
+def _read_grades(root: Path, spec: JobSpec, result: JobResult) -> None:
+    """The scores nbgrader's gradebook holds for this job, into `result`."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "course") as gb:
-        sub = gb.find_submission(assignment, student)
-        cells = []
-        for notebook in sub.notebooks:
-            for g in notebook.grades:
-                cells.append({
-                    "notebook": notebook.name,
-                    "grade_id": g.name,
-                    "score": float(g.score or 0.0),
-                    "max_score": float(g.max_score or 0.0),
-                    "needs_manual_grade": bool(g.needs_manual_grade),
-                })
-        return {"score": float(sub.score or 0.0), "max_score": float(sub.max_score or 0.0),
-                "cells": cells}
+        sub = gb.find_submission(spec.assignment, spec.student)
+        result.cells = [CellGrade(g.name, float(g.score or 0.0), float(g.max_score or 0.0),
+                                  bool(g.needs_manual_grade), notebook.name)
+                        for notebook in sub.notebooks for g in notebook.grades]
+        result.score, result.max_score = float(sub.score or 0.0), float(sub.max_score or 0.0)
 
 
 def _timeouts(nb_path: Path) -> list[str]:
@@ -114,39 +111,31 @@ def _timeouts(nb_path: Path) -> list[str]:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error" and output.get("ename") == "CellTimeoutError":
-                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-                out.append(gid or f"cell {index + 1}")
+                out.append(markup.grade_id(cell) or f"cell {index + 1}")
                 break
     return out
 
 
-def _sandbox_env(jobdir: Path, job: dict) -> Path | None:
+def _sandbox_env(spec: JobSpec) -> Path | None:
     """Point the kernel (and the clean re-run) at this job's sandbox; returns the folder
     for the kernel's connection file and Unix sockets (None: TCP, when not isolated)."""
     from autograder.sandbox import ENV_VAR
 
-    spec = job.get("sandbox")
-    if spec is None:  # the kernel refuses to start without a spec
-        os.environ.pop(ENV_VAR, None)
+    box = spec.sandbox
+    os.environ[ENV_VAR] = json.dumps(box)
+    if box.get("mode") == "none" or not box.get("rw"):
         return None
-    os.environ[ENV_VAR] = json.dumps(spec)
-    if spec.get("mode") == "none" or not spec.get("rw"):
-        return None
-    run = Path(spec["rw"][0])  # made by the parent, short: Unix socket paths are limited
+    run = Path(box["rw"][0])  # made by the parent, short: Unix socket paths are limited
     run.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["JUPYTER_RUNTIME_DIR"] = str(run)
     return run
 
 
-def _test_cells(nb) -> list[dict]:
-    out = []
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
-            out.append({"kind": "test", "grade_id": meta.get("grade_id"), "source": cell.source})
-        elif cell.cell_type == "code":
-            out.append({"kind": "code", "grade_id": None, "source": cell.source})
-    return out
+def rerun_cells(nb) -> list[dict]:
+    """The code cells of an autograded notebook as ``autograder.verify`` takes them."""
+    return [{"kind": "test" if markup.is_test(c) else "code",
+             "grade_id": markup.grade_id(c) if markup.is_test(c) else None, "source": c.source}
+            for c in nb.cells if c.cell_type == "code"]
 
 
 def verify(cells: list[dict], timeout: int, deadline: float) -> dict:
@@ -185,12 +174,12 @@ def verify(cells: list[dict], timeout: int, deadline: float) -> dict:
     return out
 
 
-def _apply_verdicts(root: Path, assignment: str, student: str, scores: dict[str, float]) -> None:
+def _apply_verdicts(root: Path, spec: JobSpec, scores: dict[str, float]) -> None:
     """Overrule nbgrader's automatic scores (grade id -> score) in this job's gradebook."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "course") as gb:
-        sub = gb.find_submission(assignment, student)
+        sub = gb.find_submission(spec.assignment, spec.student)
         for notebook in sub.notebooks:
             for g in notebook.grades:
                 if g.name in scores:
@@ -199,117 +188,127 @@ def _apply_verdicts(root: Path, assignment: str, student: str, scores: dict[str,
         gb.db.commit()
 
 
-def check_integrity(jobdir: Path, job: dict, autograded: Path, result: dict) -> None:
+def _student_cells(jobdir: Path, spec: JobSpec, nb) -> list[tuple[int, str]]:
+    """(index, source) of the code the student wrote: not the test cells, and not the
+    instructor's own code cells (an install cell...)."""
+    source = jobdir / "source" / spec.assignment / f"{spec.assignment}.ipynb"
+    given = set()
+    if source.exists():
+        given = {c.source.strip() for c in nbformat.read(source, as_version=4).cells
+                 if c.cell_type == "code" and not markup.is_exercise(c)}
+    return [(i, c.source) for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and c.source.strip() not in given and not markup.is_test(c)]
+
+
+def check_integrity(jobdir: Path, spec: JobSpec, autograded: Path, result: JobResult) -> None:
     """Static and clean-re-run tamper checks; withhold the points they do not confirm."""
     from autograder.tamper import static_findings
 
     nb = nbformat.read(autograded, as_version=4)
-    cells = _test_cells(nb)
-    source = jobdir / "source" / job["assignment"] / f"{job['notebook']}.ipynb"
-    given = set()  # the instructor's own code cells (an install cell...) are not the student's
-    if source.exists():
-        given = {c.source.strip() for c in nbformat.read(source, as_version=4).cells
-                 if c.cell_type == "code"
-                 and not c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    student_cells = [(i, c.source) for i, c in enumerate(nb.cells)
-                     if c.cell_type == "code" and c.source.strip() not in given and not (
-                         c.get("metadata", {}).get("nbgrader", {}).get("grade")
-                         and not c.get("metadata", {}).get("nbgrader", {}).get("solution"))]
-    findings = static_findings(student_cells)
-    tamper = [str(f) for f in findings if f.kind == "tamper"]
-    suspect = [str(f) for f in findings if f.kind == "suspect"]
-    passed = {c["grade_id"] for c in result["cells"]
-              if c["max_score"] > 0 and c["score"] >= c["max_score"] - 1e-9}
-    checked = {"tamper": tamper, "suspect": suspect, "withheld": [], "tamper_dynamic": []}
+    findings = static_findings(_student_cells(jobdir, spec, nb))
+    checked = Integrity(tamper=[str(f) for f in findings if f.kind == "tamper"],
+                        suspect=[str(f) for f in findings if f.kind == "suspect"])
+    passed = {c.grade_id for c in result.cells
+              if c.max_score > 0 and c.score >= c.max_score - 1e-9}
     # the clean re-run confirms what passed; for a suspect notebook it also runs when
     # nothing passed, so that a patch of the checks is named as such
-    if job.get("verify", True) and (passed or suspect) and not tamper:
-        ntests = sum(c["kind"] == "test" for c in cells)
-        v = verify(cells, job["timeout"], deadline=30.0 + job["timeout"] * (ntests + 2))
-        checked["verify_problem"] = v["problem"]
+    if (passed or checked.suspect) and not checked.tamper:
+        v = verify(rerun_cells(nb), spec.timeout, deadline=spec.budget.rerun)
+        checked.verify_problem = v["problem"]
         if v["tamper"]:
-            checked["tamper_dynamic"] = v["tamper"]
+            checked.tamper_dynamic = v["tamper"]
         else:
             for gid in sorted(passed):
                 ok, error = v["tests"].get(gid, (False, v["problem"] or "no verdict"))
                 if not ok:
-                    checked["withheld"].append({"grade_id": gid, "error": error})
-    scores = {}
-    if checked["tamper"] or checked["tamper_dynamic"]:
-        scores = {c["grade_id"]: 0.0 for c in result["cells"]}
+                    checked.withheld.append(Withheld(gid, error))
+    if checked.tampered:
+        scores = {c.grade_id: 0.0 for c in result.cells}
     else:
-        scores = {w["grade_id"]: 0.0 for w in checked["withheld"]}
+        scores = {w.grade_id: 0.0 for w in checked.withheld}
     if scores:
-        _apply_verdicts(jobdir, job["assignment"], job["student"], scores)
-        result.update(_grades(jobdir, job["assignment"], job["student"]))
-    result["integrity"] = checked
+        _apply_verdicts(jobdir, spec, scores)
+        _read_grades(jobdir, spec, result)
+    result.integrity = checked
 
 
-def _stopped(autograded: Path) -> dict | None:
-    nb = nbformat.read(autograded, as_version=4)
-    return nb.metadata.get("course_grader", {}).get("stopped")
+def _stopped(autograded: Path) -> Stopped | None:
+    stopped = nbformat.read(autograded, as_version=4).metadata.get("course_grader", {}).get("stopped")
+    return Stopped(stopped["cell"], stopped["reason"], stopped.get("grade_id")) if stopped else None
 
 
-def grade(jobdir: Path) -> int:
-    job = json.loads((jobdir / "job.json").read_text())
-    assignment, student, notebook = job["assignment"], job["student"], job["notebook"]
-    scrub = dict(job.get("scrub", {}))
+def _scrub(jobdir: Path, spec: JobSpec) -> dict[str, str]:
+    scrub = dict(spec.scrub)
     scrub[str(jobdir.resolve())] = "<grader>"
     if str(jobdir) != str(jobdir.resolve()):
         scrub[str(jobdir)] = "<grader>"
+    return scrub
+
+
+def grade(jobdir: Path) -> int:
+    """Grade one job folder; the result lands in JOBDIR/result.json whatever happens."""
+    spec = protocol.read(JobSpec, jobdir / "job.json")
+    result, logs = JobResult(), []
     notes_file = jobdir / "feedback_notes.jsonl"
-    run = _sandbox_env(jobdir, job)
-    api = _api(jobdir, timeout=job["timeout"], notes_file=notes_file, scrub=scrub, kernel_dir=run)
-    result: dict = {"ok": False, "seconds": {}}
-    logs = []
+    scrub = _scrub(jobdir, spec)
+    run = _sandbox_env(spec)
+    api = _api(jobdir, timeout=spec.timeout, notes_file=notes_file, scrub=scrub, kernel_dir=run)
     try:
-        t0 = time.perf_counter()
-        auto = api.autograde(assignment, student, force=True, create=True)
-        result["seconds"]["autograde"] = round(time.perf_counter() - t0, 2)
-        logs.append("== autograde ==\n" + (auto.get("log") or "") + (auto.get("error") or ""))
-        autograded = jobdir / "autograded" / student / assignment / f"{notebook}.ipynb"
-        if not auto.get("success") or not autograded.exists():
-            result["reason"] = failure_reason(auto.get("log") or "", auto.get("error") or "",
-                                              job["timeout"])
-            return _finish(jobdir, result, logs)
-        result.update(_grades(jobdir, assignment, student))
-        result["timeouts"] = _timeouts(autograded)
-        result["stopped"] = _stopped(autograded)
-        t0 = time.perf_counter()
-        check_integrity(jobdir, job, autograded, result)
-        result["seconds"]["verify"] = round(time.perf_counter() - t0, 2)
+        autograded = _autograde(api, jobdir, spec, result, logs)
     finally:
         if run is not None:
             shutil.rmtree(run, ignore_errors=True)
+    if autograded is not None:
+        _feedback(api, jobdir, spec, autograded, result, logs, notes_file, scrub)
+    return _finish(jobdir, result, logs)
 
+
+def _autograde(api, jobdir: Path, spec: JobSpec, result: JobResult, logs: list[str]) -> Path | None:
+    """nbgrader autograde, the scores, then the integrity checks; the autograded notebook."""
     t0 = time.perf_counter()
-    fb = api.generate_feedback(assignment, student, force=True)
-    result["seconds"]["feedback"] = round(time.perf_counter() - t0, 2)
+    auto = api.autograde(spec.assignment, spec.student, force=True, create=True)
+    result.seconds.autograde = round(time.perf_counter() - t0, 2)
+    logs.append("== autograde ==\n" + (auto.get("log") or "") + (auto.get("error") or ""))
+    autograded = jobdir / "autograded" / spec.student / spec.assignment / f"{spec.assignment}.ipynb"
+    if not auto.get("success") or not autograded.exists():
+        result.reason = failure_reason(auto.get("log") or "", auto.get("error") or "", spec.timeout)
+        return None
+    _read_grades(jobdir, spec, result)
+    result.timeouts = _timeouts(autograded)
+    result.stopped = _stopped(autograded)
+    t0 = time.perf_counter()
+    check_integrity(jobdir, spec, autograded, result)
+    result.seconds.verify = round(time.perf_counter() - t0, 2)
+    result.ok = True
+    return autograded
+
+
+def _feedback(api, jobdir: Path, spec: JobSpec, autograded: Path, result: JobResult,
+              logs: list[str], notes_file: Path, scrub: dict[str, str]) -> None:
+    """nbgrader generate_feedback, then the last check that no hidden test shows in it."""
+    t0 = time.perf_counter()
+    fb = api.generate_feedback(spec.assignment, spec.student, force=True)
+    result.seconds.feedback = round(time.perf_counter() - t0, 2)
     logs.append("== generate_feedback ==\n" + (fb.get("log") or "") + (fb.get("error") or ""))
-    html_path = jobdir / "feedback" / student / assignment / f"{notebook}.html"
-    result["ok"] = True
-    result["notes"] = []
     if notes_file.exists():
-        result["notes"] = [json.loads(ln) for ln in notes_file.read_text().splitlines() if ln]
+        result.notes = [Note(**json.loads(ln)) for ln in notes_file.read_text().splitlines() if ln]
+    html_path = jobdir / "feedback" / spec.student / spec.assignment / f"{spec.assignment}.html"
     if not fb.get("success") or not html_path.exists():
-        result["feedback_error"] = failure_reason(fb.get("log") or "", fb.get("error") or "")
-        return _finish(jobdir, result, logs)
+        result.feedback_error = failure_reason(fb.get("log") or "", fb.get("error") or "")
+        return
     page = scrub_text(html_path.read_text(encoding="utf-8"), scrub)
     problem = check_html(page, secret_lines(nbformat.read(autograded, as_version=4)))
     if problem:
         html_path.unlink()
-        result["feedback_error"] = f"feedback withheld: {problem}"
+        result.feedback_error = f"feedback withheld: {problem}"
     else:
         html_path.write_text(page, encoding="utf-8")
-        result["feedback"] = str(html_path.relative_to(jobdir))
-    return _finish(jobdir, result, logs)
+        result.feedback = str(html_path.relative_to(jobdir))
 
 
-def _finish(jobdir: Path, result: dict, logs: list[str]) -> int:
+def _finish(jobdir: Path, result: JobResult, logs: list[str]) -> int:
     (jobdir / "nbgrader.log").write_text("\n".join(logs), encoding="utf-8")
-    tmp = jobdir / "result.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(jobdir / "result.json")
+    protocol.write(jobdir / "result.json", result)
     return 0
 
 
@@ -331,7 +330,7 @@ def serve() -> int:
         try:
             grade(jobdir)
         except Exception as e:  # one job's failure must not end the others
-            _finish(jobdir, {"ok": False, "reason": f"grading error: {type(e).__name__}: {e}"},
+            _finish(jobdir, JobResult(reason=f"grading error: {type(e).__name__}: {e}"),
                     [traceback.format_exc()])
         answers.write(f"done {jobdir}\n")
     return 0

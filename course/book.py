@@ -32,9 +32,12 @@ import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course.build import ROOT, strip_hidden_tests, strip_solution_markers
+from course import markup
+from course.env import child_env
+from course.errors import CourseError
+from course.release import ROOT
+from course.scale import SCALES
 
-SCALES = ("tiny", "quick", "full")
 CELL_TIMEOUT = 300  # seconds per cell when a chapter runs at tiny scale during the build
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the component Sphinx loads from the CDN by default
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -43,7 +46,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SCALE_LINE = re.compile(r"^scale: (tiny|quick|full)\b", re.M)
 
 
-class BookBuildError(ValueError):
+class BookBuildError(CourseError):
     """The book did not build; `log` is the file with the whole story."""
 
     def __init__(self, message: str, log: Path):
@@ -228,7 +231,7 @@ def _toc_files(toc: Path) -> list[str]:
 
 
 def _norm(source: str) -> str:
-    source = strip_solution_markers(strip_hidden_tests(source))
+    source = markup.strip_solution_markers(markup.strip_hidden_tests(source))
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
@@ -264,11 +267,8 @@ def _scale_from_outputs(nb: nbformat.NotebookNode) -> str | None:
 
 
 def _tiny_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["COURSE_SCALE"] = "tiny"
-    env.pop("COURSE_RESULTS_DIR", None)  # tiny numbers are not results
-    env.pop("MPLBACKEND", None)  # Agg would drop every figure; the kernel's inline backend shows them
-    return env
+    # no results dir: tiny numbers are not results; figures on: the inline backend shows them
+    return child_env(scale="tiny", results=None, figures=True)
 
 
 def _execute_tiny(nb: nbformat.NotebookNode, slug: str, log: Path, say) -> None:

@@ -23,13 +23,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from course import runtime
+from course.errors import CourseError
 
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
 # name -> chapter whose solution defines `pretrain(minutes: float, log=print) -> (model, info)`
 PRETRAINABLE = {"elmo": "02_elmo"}
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CourseError):
     """A missing, corrupt or mismatched checkpoint: one line saying what to do."""
 
 
@@ -93,11 +94,11 @@ def load(name: str, *, folder: Path = SHIPPED, dtype: torch.dtype = torch.float3
 
 def pretrain(name: str, minutes: float, *, folder: Path = SHIPPED) -> dict:
     """`course pretrain NAME`: run the chapter's pretrain() from the solution source and ship the result."""
-    from course import build, loader
+    from course import loader, release
 
     if name not in PRETRAINABLE:
         raise CheckpointError(f"nothing to pretrain called {name!r}; known: {', '.join(PRETRAINABLE)}")
-    ch = build.find(PRETRAINABLE[name])
+    ch = release.find(PRETRAINABLE[name])
     namespace = loader.load_definitions(ch.source, strict=True)
     start = time.perf_counter()
     model, info = namespace["pretrain"](minutes)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from course import scale as scales
+from course.errors import CourseError, Exit
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,20 +66,23 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return int(_dispatch(args))
     except KeyboardInterrupt:
         print("course: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, OSError) as err:  # our errors (BuildError, DataError, LoadError...) are ValueErrors
+        return Exit.INTERRUPTED
+    except CourseError as err:  # meant for a person: one line (see course.errors)
         print(f"course {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        return err.exit_code
+    except OSError as err:  # a file or folder that is not there or not ours: one line too
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return Exit.USAGE
 
 
 def _dispatch(args) -> int:
     if args.command == "release":
-        from course import build
+        from course import release
 
-        return build.release(check=args.check)
+        return release.release(check=args.check)
     if args.command == "check":
         from course import checker
 
@@ -98,18 +102,18 @@ def _dispatch(args) -> int:
 
         html = book.build(strict=args.strict)
         print(f"book: {html / 'index.html'}")
-        return 0
+        return Exit.OK
     if args.command == "pretrain":
         from course import checkpoints
 
         info = checkpoints.pretrain(args.name, args.minutes)
         print(json.dumps(info, indent=2, default=float))
-        return 0
+        return Exit.OK
     if args.command == "results":
         from course import runner
 
         runner.print_results()
-        return 0
+        return Exit.OK
     raise AssertionError(args.command)
 
 

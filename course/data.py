@@ -67,6 +67,8 @@ from pathlib import Path
 
 import datasets
 
+from course.errors import CourseError
+
 SPLIT_SEED = 0
 SOURCES = ("auto", "hub", "embedded")
 HUB_HOST = ("huggingface.co", 443)
@@ -87,7 +89,7 @@ PAIRS = datasets.Features(
 CONLL_TAGS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
 
-class DataError(ValueError):
+class DataError(CourseError):
     """A dataset request that cannot be served; the message is one line saying what to do."""
 
 

@@ -8,7 +8,6 @@ writes its results JSON to results/.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,48 +18,38 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from tqdm.auto import tqdm
 
-from course import build
+from course import release
+from course.env import child_env
+from course.errors import CourseError, Exit
 
 
 def executed_dir() -> Path:
-    return build.ROOT / "build" / "executed"
+    return release.ROOT / "build" / "executed"
 
 
 def default_results_dir() -> Path:
-    return build.ROOT / "results"
+    return release.ROOT / "results"
 
 
-def execute(ch: build.Chapter, scale: str, *, out_dir: Path | None = None, results_dir: Path | None = None,
+def execute(ch: release.Chapter, scale: str, *, out_dir: Path | None = None, results_dir: Path | None = None,
             timeout: int | None = None) -> tuple[Path, float]:
     """Run one chapter; return (executed notebook path, wall seconds). Raises CellExecutionError."""
     out_dir = out_dir or executed_dir()
     results_dir = results_dir or default_results_dir()
-    nb = jupytext.reads(build.book_page(ch), fmt="md:myst")
+    nb = jupytext.reads(release.book_page(ch), fmt="md:myst")
     nb.metadata["course"] = {"chapter": ch.slug, "scale": scale,
-                             "source_sha256": build.source_notebook(ch).metadata["course"]["source_sha256"]}
-    # The kernel inherits this process's environment. MPLBACKEND must be unset there: with
-    # Agg forced, plt.show() puts no figure into the notebook and the book loses its plots.
-    env = {"COURSE_SCALE": scale, "COURSE_RESULTS_DIR": str(results_dir), "MPLBACKEND": None}
-    saved = {k: os.environ.get(k) for k in env}
-    for key, value in env.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+                             "source_sha256": release.source_notebook(ch).metadata["course"]["source_sha256"]}
+    # figures=True: with Agg forced, plt.show() puts no figure into the notebook
+    env = child_env(scale=scale, results=results_dir, figures=True)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(build.ROOT)}})
+                            resources={"metadata": {"path": str(release.ROOT)}})
     start = time.perf_counter()
     try:
-        with client.setup_kernel():
+        with client.setup_kernel(env=env):
             for index, cell in enumerate(tqdm(nb.cells, desc=f"{ch.slug} ({scale})", unit="cell")):
                 client.execute_cell(cell, index)
             client.set_widgets_metadata()  # progress bars' final state, for the book (execute() does this)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
         wall = time.perf_counter() - start
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"{ch.slug}.ipynb"
@@ -70,23 +59,34 @@ def execute(ch: build.Chapter, scale: str, *, out_dir: Path | None = None, resul
 
 def run(keys: list[str], scale: str, *, results: Path | None = None) -> int:
     results = results or default_results_dir()
-    chosen = [build.find(k) for k in keys] if keys else build.chapters()
+    chosen = [release.find(k) for k in keys] if keys else release.chapters()
     failed = []
     walls = {}
     for ch in chosen:
         try:
             path, walls[ch.slug] = execute(ch, scale, results_dir=results)
-            print(f"{ch.slug}: executed at {scale} in {walls[ch.slug]:.0f} s → {path.relative_to(build.ROOT)}")
+            print(f"{ch.slug}: executed at {scale} in {walls[ch.slug]:.0f} s → {path.relative_to(release.ROOT)}")
         except CellExecutionError as err:
             failed.append(ch.slug)
             last = str(err).strip().splitlines()[-1] if str(err).strip() else "cell failed"
             print(f"{ch.slug}: FAILED at {scale}: {last} (see build/executed/{ch.slug}.ipynb)", file=sys.stderr)
     print_results(results, [ch.slug for ch in chosen], scale, walls)
-    return 1 if failed else 0
+    return Exit.FAILED if failed else Exit.OK
+
+
+class ResultsError(CourseError):
+    """A results file that cannot be read."""
 
 
 def load_results(folder: Path | None = None) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(folder or default_results_dir()).glob("*.json"))]
+    records = []
+    for path in sorted(Path(folder or default_results_dir()).glob("*.json")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except ValueError as err:
+            raise ResultsError(f"{path}: not a results record ({err}); delete it or rerun "
+                               "`course run`") from None
+    return records
 
 
 def _fmt(value) -> str:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 from typing import TypeVar
 
+from course.errors import CourseError
+
 SCALES = ("tiny", "quick", "full")
 T = TypeVar("T")
 
 
-class ScaleError(ValueError):
+class ScaleError(CourseError):
     """A bad COURSE_SCALE value or preset table."""
 
 

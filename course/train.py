@@ -32,11 +32,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from course.errors import CourseError
+
 CHECKPOINT_FORMAT = 1
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message is one line saying what to do."""
+class ResumeError(CourseError):
+    """A training checkpoint that cannot be resumed from; the message says what to do.
+
+    (Not `course.checkpoints.CheckpointError`, which is about the shipped pretrained weights.)"""
 
 
 @dataclass
@@ -184,12 +188,12 @@ def _load(path: Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated, not a checkpoint, pickle refused: same advice
         first = (str(err).strip().splitlines() or [""])[0][:160]
-        raise CheckpointError(
+        raise ResumeError(
             f"checkpoint {path} cannot be read ({type(err).__name__}: {first}); "
             "delete it or pass resume=False to start afresh"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(
+        raise ResumeError(
             f"{path} is not a course.train checkpoint (format {CHECKPOINT_FORMAT}); "
             "delete it or pass resume=False to start afresh"
         )
@@ -204,7 +208,7 @@ def _restore(path: Path, payload: dict[str, Any], model, optimizer, scheduler) -
             scheduler.load_state_dict(payload["scheduler"])
     except (RuntimeError, ValueError, KeyError) as err:
         first = (str(err).strip().splitlines() or [""])[0][:160]
-        raise CheckpointError(
+        raise ResumeError(
             f"checkpoint {path} does not fit this model/optimizer ({first}); "
             "delete it, use another path, or pass resume=False"
         ) from None

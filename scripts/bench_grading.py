@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO))
 def build_class(chapter: str, n: int, subs: Path):
     import nbformat
 
-    from course.build import chapters, source_notebook, strip_hidden_tests, student_notebook
+    from course.markup import strip_hidden_tests
+    from course.release import chapters, source_notebook, student_notebook
 
     ch = next(c for c in chapters() if c.slug == chapter)
     source = source_notebook(ch)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from course import build
+from course import release
 
 pytest.register_assert_rewrite("tests.check_contract")  # plain asserts there explain themselves
 
@@ -15,6 +15,6 @@ def demo_course(tmp_path, monkeypatch):
     """A scratch course root holding one small demo chapter (tests/fixtures/demo)."""
     root = tmp_path / "course"
     shutil.copytree(FIXTURES / "demo", root)
-    monkeypatch.setattr(build, "ROOT", root)
+    monkeypatch.setattr(release, "ROOT", root)
     monkeypatch.setenv("COURSE_ROOT", str(root))  # for the subprocesses the CLI starts
     return root

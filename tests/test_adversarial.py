@@ -27,11 +27,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell
 
 from autograder import sandbox
 from autograder.feedback import html_text
 from autograder.grade import grade
+from tests.demo_notebooks import released, two_exercises
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "HIDDEN-MARKER-adv-51c2"
@@ -41,48 +42,14 @@ needs_sandbox = pytest.mark.skipif(
     MODE is None, reason=f"this machine cannot isolate student code: {WHY}")
 
 
-def _meta(kind: str, name: str, points: int = 0) -> dict:
-    if kind == "solution":
-        return {"nbgrader": {"grade": False, "grade_id": f"exercise-{name}", "locked": False,
-                             "schema_version": 3, "solution": True, "task": False}}
-    return {"nbgrader": {"grade": True, "grade_id": f"check-{name}", "locked": True,
-                         "points": points, "schema_version": 3, "solution": False,
-                         "task": False}}
-
-
-def _check(name: str, visible: str, hidden: str, points: int):
-    return new_code_cell(
-        "from autograder.checks._common import expect_equal\n\n"
-        f"{visible}\n### BEGIN HIDDEN TESTS\n{hidden}\n### END HIDDEN TESTS",
-        metadata=_meta("test", name, points))
-
-
 def source_notebook():
     """Two exercises (add: 2 points, square: 3) whose tests call a visible check."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        new_markdown_cell("# Adversarial demo"),
-        new_code_cell("import math"),
-        new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n"
-                      "    ### END SOLUTION", metadata=_meta("solution", "add")),
-        _check("add", 'expect_equal(add(2, 3), 5, "add(2, 3)")',
-               f'expect_equal(add(-1, 4), 3, "{MARKER} add")', 2),
-        new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
-                      "    ### END SOLUTION", metadata=_meta("solution", "square")),
-        _check("square", 'expect_equal(square(3), 9, "square(3)")',
-               f'expect_equal(square(-2), 4, "{MARKER} square")', 3),
-    ]
-    return nb
-
-
-def released(nb):
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        cell.source = re.sub(r"\n?### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "",
-                             cell.source, flags=re.S)
-    return nb
+    return two_exercises("Adversarial demo", {
+        "add": ('expect_equal(add(2, 3), 5, "add(2, 3)")',
+                f'expect_equal(add(-1, 4), 3, "{MARKER} add")'),
+        "square": ('expect_equal(square(3), 9, "square(3)")',
+                   f'expect_equal(square(-2), 4, "{MARKER} square")')},
+        prelude="from autograder.checks._common import expect_equal\n\n")
 
 
 SOLUTION = released(source_notebook())

@@ -21,7 +21,7 @@ import nbformat
 import pytest
 
 from course import book
-from course.build import ROOT
+from course.release import ROOT
 
 BOOK = ROOT / "book"
 CHAPTER = "01_word2vec"

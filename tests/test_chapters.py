@@ -5,17 +5,15 @@ solution notebook executes top to bottom at `tiny`."""
 
 import importlib
 import json
-import re
 
 import pytest
 
-from course import build, loader, runner
+from course import loader, markup, release, runner
 
-CHAPTERS = build.chapters()
+CHAPTERS = release.chapters()
 IDS = [ch.slug for ch in CHAPTERS]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
 def _mutants(ch):
@@ -34,9 +32,9 @@ def chapter(request):
     return {
         "ch": ch,
         "solution": solution,
-        "graded": loader.test_cells(build.source_notebook(ch)),  # visible + hidden
-        "visible": loader.test_cells(build.student_notebook(ch)),
-        "stubs": loader.load_definitions(build.student_notebook(ch)),
+        "graded": loader.test_cells(release.source_notebook(ch)),  # visible + hidden
+        "visible": loader.test_cells(release.student_notebook(ch)),
+        "stubs": loader.load_definitions(release.student_notebook(ch)),
     }
 
 
@@ -60,7 +58,7 @@ def test_every_exercise_has_two_mutants_and_hidden_tests(chapter):
         by_exercise.setdefault(m.exercise, []).append(m.name)
     for exercise, source in chapter["graded"].items():
         assert len(by_exercise.get(exercise, [])) >= 2, f"{exercise}: fewer than two mutants"
-        assert _HIDDEN.search(source), f"{exercise}: no hidden tests"
+        assert markup.hidden_text(source), f"{exercise}: no hidden tests"
     assert set(by_exercise) <= set(chapter["graded"]), "mutants for an exercise that does not exist"
 
 
@@ -74,7 +72,7 @@ def _mutant_cases():
 def test_visible_check_rejects_mutant(ch, mutant):
     namespace = dict(loader.load_definitions(ch.source))
     exec(mutant.source, namespace)
-    visible = loader.test_cells(build.student_notebook(ch))[mutant.exercise]
+    visible = loader.test_cells(release.student_notebook(ch))[mutant.exercise]
     with pytest.raises(AssertionError) as err:
         _run(visible, namespace)
     assert str(err.value).strip(), "a mutant was rejected without a message to learn from"

@@ -5,11 +5,11 @@ import sys
 
 import nbformat
 
-from course import build, checker
+from course import checker, release
 
 
 def _notebook_with(root, add_body: str):
-    build.release()
+    release.release()
     path = root / "chapters" / "01_demo.ipynb"
     nb = nbformat.read(path, as_version=4)
     cell = next(c for c in nb.cells if c.get("id") == "exercise-add")
@@ -22,7 +22,7 @@ def test_solution_passes_and_stubs_fail(demo_course, capsys):
     assert checker.check("1", str(demo_course / "solutions" / "01_demo.md")) == 0
     out = capsys.readouterr().out
     assert "2/2 exercises pass, 3/3 points" in out
-    build.release()
+    release.release()
     assert checker.check("1") == 1
     out = capsys.readouterr().out
     assert "0/2 exercises pass" in out and "not implemented yet" in out

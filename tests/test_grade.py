@@ -11,20 +11,22 @@ from __future__ import annotations
 import copy
 import csv
 import os
-import re
 import time
 import warnings
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
 from autograder import sandbox
 from autograder.feedback import html_text
 from autograder.grade import COLUMNS
 from autograder.grade import grade as _grade
-from course.build import chapters as course_chapters
+from autograder.protocol import Budget
+from course import markup
+from course.release import chapters as course_chapters
+from tests.demo_notebooks import released, stubs, two_exercises
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "HIDDEN-MARKER-7f3a9c"  # appears only inside the hidden tests
@@ -43,62 +45,19 @@ def grade(*args, **kwargs):
     return _grade(*args, **kwargs)
 
 
-def _solution_meta(i: str) -> dict:
-    return {"nbgrader": {"grade": False, "grade_id": f"exercise-{i}", "locked": False,
-                         "schema_version": 3, "solution": True, "task": False}}
-
-
-def _check_meta(i: str, points: int) -> dict:
-    return {"nbgrader": {"grade": True, "grade_id": f"check-{i}", "locked": True,
-                         "points": points, "schema_version": 3, "solution": False,
-                         "task": False}}
-
-
 def source_notebook() -> nbformat.NotebookNode:
-    """An instructor source notebook in the shape course.build makes: 2 exercises, 5 points."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nb.cells = [
-        new_markdown_cell("# A demo chapter"),
-        new_code_cell("import math"),
-        new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n"
-                      "    ### END SOLUTION", metadata=_solution_meta("add")),
-        new_code_cell('assert add(1, 2) == 3, "add(1, 2) should be 3"\n'
-                      "### BEGIN HIDDEN TESTS\n"
-                      f'assert add(-1, 1) == 0, "{MARKER} add"\n'
-                      "### END HIDDEN TESTS", metadata=_check_meta("add", 2)),
-        new_code_cell("def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n"
-                      "    ### END SOLUTION", metadata=_solution_meta("square")),
-        new_code_cell('assert square(3) == 9, "square(3) should be 9"\n'
-                      "### BEGIN HIDDEN TESTS\n"
-                      f'assert square(-2) == 4, "{MARKER} square"\n'
-                      "### END HIDDEN TESTS", metadata=_check_meta("square", 3)),
-    ]
-    return nb
+    """An instructor source notebook in the shape course.release makes: 2 exercises, 5 points."""
+    return two_exercises("A demo chapter", {
+        "add": ('assert add(1, 2) == 3, "add(1, 2) should be 3"',
+                f'assert add(-1, 1) == 0, "{MARKER} add"'),
+        "square": ('assert square(3) == 9, "square(3) should be 9"',
+                   f'assert square(-2) == 4, "{MARKER} square"')})
 
-
-def without_hidden_tests(nb):
-    nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        cell.source = re.sub(r"\n?[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*",
-                             "", cell.source, flags=re.S)
-    return nb
-
-
-def stubs(nb):
-    """What nbgrader releases: solutions replaced by a stub, hidden tests removed."""
-    nb = without_hidden_tests(nb)
-    for cell in nb.cells:
-        cell.source = re.sub(r"([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION",
-                             r"\1# YOUR CODE HERE\n\1raise NotImplementedError()",
-                             cell.source, flags=re.S)
-    return nb
 
 
 def with_code(nb, name: str, body: str):
     """The solution with function `name` replaced by `body` (a student's attempt)."""
-    nb = without_hidden_tests(nb)
+    nb = released(nb)
     for cell in nb.cells:
         if cell.source.startswith(f"def {name}("):
             cell.source = body
@@ -120,7 +79,7 @@ def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grade")
     subs, out = tmp / "submissions", tmp / "out"
     src = source_notebook()
-    solution = without_hidden_tests(src)
+    solution = released(src)
 
     alice = copy.deepcopy(solution)  # the solution, and it shows the grading scale
     alice.cells.insert(2, new_code_cell('import os\nprint("scale=" + os.environ["COURSE_SCALE"])'))
@@ -313,7 +272,8 @@ def test_a_job_past_its_deadline_is_stopped_with_its_kernel(tmp_path, monkeypatc
 
     import autograder.grade as grade_module
 
-    monkeypatch.setattr(grade_module, "job_deadline", lambda timeout, ncells: 4.0)
+    monkeypatch.setattr(grade_module, "time_budget",
+                        lambda timeout, code_cells, tests: Budget(4.0, 4.0, 4.0))
     tag = f"grade-test-{os.getpid()}-{time.time_ns()}"
     monkeypatch.setenv("COURSE_GRADE_TEST_TAG", tag)  # the kernel inherits it
     src = source_notebook()
@@ -391,16 +351,16 @@ assert add(-1, 1) == 0, "MARKER add"
 
 
 def test_default_sources_come_from_course_build(tmp_path, monkeypatch):
-    """grade() without `sources` grades against course.build's chapters (a scratch course)."""
-    import course.build as build
+    """grade() without `sources` grades against course.release's chapters (a scratch course)."""
+    import course.release as release
 
     (tmp_path / "course" / "solutions").mkdir(parents=True)
     (tmp_path / "course" / "solutions" / f"{SLUG}.md").write_text(DEMO_MYST)
-    monkeypatch.setattr(build, "ROOT", tmp_path / "course")
-    (ch,) = build.chapters()
+    monkeypatch.setattr(release, "ROOT", tmp_path / "course")
+    (ch,) = release.chapters()
     subs, out = tmp_path / "submissions", tmp_path / "out"
-    write(subs / "solution" / f"{SLUG}.ipynb", without_hidden_tests(build.source_notebook(ch)))
-    write(subs / "stubs" / f"{SLUG}.ipynb", build.student_notebook(ch))
+    write(subs / "solution" / f"{SLUG}.ipynb", released(release.source_notebook(ch)))
+    write(subs / "stubs" / f"{SLUG}.ipynb", release.student_notebook(ch))
     assert grade(subs, out, timeout=30) == 0
     with open(out / "gradebook.csv", newline="") as fh:
         rows = {r["student"]: r for r in csv.DictReader(fh)}
@@ -416,22 +376,18 @@ def test_default_sources_come_from_course_build(tmp_path, monkeypatch):
 def test_chapter_round_trip(ch, tmp_path):
     """Every real chapter: the solution gets full marks, the released stubs zero, and no
     hidden-test line reaches the feedback."""
-    from course.build import source_notebook, student_notebook
+    from course.release import source_notebook, student_notebook
 
     source = source_notebook(ch)
-    solution = without_hidden_tests(source)
+    solution = released(source)
     visible = "\n".join(cell.source for cell in solution.cells)
-    blocks = [b for cell in source.cells
-              for b in re.findall(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS",
-                                  cell.source, flags=re.S)]
-    assert blocks, f"{ch.slug} has no hidden tests"
+    lines = [line for cell in source.cells for line in markup.hidden_text(cell.source)]
+    assert lines, f"{ch.slug} has no hidden tests"
     # the hidden lines a student must never see: long enough to be specific, and not also
     # in a visible cell or in the course's public code (which tracebacks quote)
     public = "\n".join(p.read_text() for pkg in ("autograder", "course")
                        for p in (REPO / pkg).rglob("*.py"))
-    hidden = {ln.strip() for b in blocks for ln in b.splitlines()
-              if len(ln.strip()) >= 12 and ln.strip() not in visible
-              and ln.strip() not in public}
+    hidden = {ln for ln in lines if len(ln) >= 12 and ln not in visible and ln not in public}
     assert hidden
     subs, out = tmp_path / "submissions", tmp_path / "out"
     write(subs / "solution" / f"{ch.slug}.ipynb", solution)

@@ -4,12 +4,12 @@ import json
 
 import nbformat
 
-from course import build, loader
+from course import loader, markup, release
 
 
 def test_release_writes_stubs_without_solutions_or_hidden_tests(demo_course, capsys):
-    assert build.release(check=True) == 1  # nothing generated yet: stale
-    assert build.release() == 0
+    assert release.release(check=True) == 1  # nothing generated yet: stale
+    assert release.release() == 0
     text = (demo_course / "chapters" / "01_demo.ipynb").read_text()
     for leak in ("BEGIN SOLUTION", "return a + b", "HIDDEN-MARKER", "BEGIN HIDDEN TESTS"):
         assert leak not in text, f"student notebook leaks {leak!r}"
@@ -23,16 +23,16 @@ def test_release_writes_stubs_without_solutions_or_hidden_tests(demo_course, cap
     assert check.metadata.nbgrader["points"] == 2 and check.metadata.nbgrader["locked"]
     assert "add(2, 3)" in check.source
     assert nb.metadata.course["generated_from"] == "solutions/01_demo.md"
-    assert build.release(check=True) == 0
+    assert release.release(check=True) == 0
 
 
 def test_stub_keeps_the_indentation_of_the_marker():
     src = "def f():\n    x = 1\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"
-    assert build.stub_solutions(src) == "def f():\n    x = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    assert markup.stub_solutions(src) == "def f():\n    x = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
 
 
 def test_book_page_hides_solutions_and_drops_hidden_tests(demo_course):
-    page = build.book_page(build.find(1))
+    page = release.book_page(release.find(1))
     assert "return a + b" in page and "HIDDEN-MARKER" not in page and "BEGIN SOLUTION" not in page
     assert "format_name: myst" in page and "jupytext_version" not in page
     assert ":tags: [hide-input]" in page
@@ -40,25 +40,25 @@ def test_book_page_hides_solutions_and_drops_hidden_tests(demo_course):
 
 
 def test_check_reports_a_hand_edited_generated_file(demo_course, capsys):
-    build.release()
+    release.release()
     page = demo_course / "book" / "chapters" / "01_demo.md"
     page.write_text(page.read_text() + "\nhand edit\n")
-    assert build.release(check=True) == 1
+    assert release.release(check=True) == 1
     assert "stale: book/chapters/01_demo.md" in capsys.readouterr().err
     (demo_course / "chapters" / "99_gone.ipynb").write_text("{}")
-    assert build.release(check=True) == 1
+    assert release.release(check=True) == 1
     assert "orphan: chapters/99_gone.ipynb" in capsys.readouterr().err
 
 
 def test_release_never_loses_a_learners_work(demo_course, capsys):
-    build.release()
+    release.release()
     path = demo_course / "chapters" / "01_demo.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.cells[2].source = "def add(a, b):\n    return a + b"  # the learner solved it
     nbformat.write(nb, path)
     (demo_course / "solutions" / "01_demo.md").write_text(
         (demo_course / "solutions" / "01_demo.md").read_text().replace("A demo chapter", "Demo"))
-    build.release()
+    release.release()
     backups = list((demo_course / "chapters" / ".backup").glob("01_demo-*.ipynb"))
     assert len(backups) == 1, "the learner's notebook was overwritten without a copy"
     assert "return a + b" in backups[0].read_text()
@@ -69,8 +69,8 @@ def test_source_errors_are_one_clear_line(demo_course):
     src = demo_course / "solutions" / "01_demo.md"
     src.write_text(src.read_text().replace(":points: 2\n", ""))
     try:
-        build.source_notebook(build.find(1))
-    except build.BuildError as err:
+        release.source_notebook(release.find(1))
+    except release.BuildError as err:
         assert "check 'add' needs ':points: N'" in str(err)
     else:
         raise AssertionError("a check without points was accepted")
@@ -78,12 +78,12 @@ def test_source_errors_are_one_clear_line(demo_course):
 
 def test_real_chapters_are_released_and_fresh():
     """The committed generated files match the sources (what `course release --check` verifies)."""
-    assert build.chapters(), "no chapter sources in solutions/"
-    assert build.release(check=True) == 0
+    assert release.chapters(), "no chapter sources in solutions/"
+    assert release.release(check=True) == 0
 
 
 def test_generated_ids_are_deterministic(demo_course):
-    a = json.loads(nbformat.writes(build.student_notebook(build.find(1))))
-    b = json.loads(nbformat.writes(build.student_notebook(build.find(1))))
+    a = json.loads(nbformat.writes(release.student_notebook(release.find(1))))
+    b = json.loads(nbformat.writes(release.student_notebook(release.find(1))))
     assert a == b and all(c["id"] for c in a["cells"])
-    assert set(loader.test_cells(build.source_notebook(build.find(1)))) == {"add", "norm"}
+    assert set(loader.test_cells(release.source_notebook(release.find(1)))) == {"add", "norm"}

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course.runtime import seed_everything
 from course.text import iter_minibatches
-from course.train import CheckpointError, History, count_parameters, evaluate, fit, to_device
+from course.train import History, ResumeError, count_parameters, evaluate, fit, to_device
 
 X = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
 Y = (X[:, 0] + X[:, 1] > 0).long()
@@ -189,19 +189,19 @@ def test_checkpoint_file_is_atomic_and_safe_to_load(tmp_path):
 def test_corrupt_or_foreign_checkpoints_give_one_clear_line(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x04 this is not a checkpoint")
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(ResumeError) as info:
         run(loader_batches(), steps=5, checkpoint=bad)
     assert "\n" not in str(info.value) and "resume=False" in str(info.value)
 
     truncated = tmp_path / "truncated.pt"
     run(loader_batches(), steps=5, checkpoint=truncated)
     truncated.write_bytes(truncated.read_bytes()[:200])
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(ResumeError, match="cannot be read"):
         run(loader_batches(), steps=10, checkpoint=truncated)
 
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)
-    with pytest.raises(CheckpointError, match="not a course.train checkpoint"):
+    with pytest.raises(ResumeError, match="not a course.train checkpoint"):
         run(loader_batches(), steps=5, checkpoint=foreign)
 
 
@@ -209,7 +209,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     ckpt = tmp_path / "c.pt"
     run(loader_batches(), steps=5, checkpoint=ckpt)
     other = nn.Linear(8, 2)
-    with pytest.raises(CheckpointError, match="does not fit"):
+    with pytest.raises(ResumeError, match="does not fit"):
         fit(
             other,
             torch.optim.SGD(other.parameters(), lr=0.1),

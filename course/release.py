@@ -1,6 +1,8 @@
-"""The one-way build: `solutions/NN_slug.md` → student notebook, nbgrader source, book page.
+"""`course release`: the one-way build `solutions/NN_slug.md` → student notebook,
+nbgrader source, book page.
 
-Authoring markup (terse, expanded here into nbgrader metadata, schema_version 3):
+Authoring markup (terse, expanded here into nbgrader metadata; `course.markup` says what
+each cell and region is):
 - `:exercise: <id>` on a code cell: the learner writes it; `### BEGIN/END SOLUTION`
   regions become `raise NotImplementedError()` stubs (as nbgrader's ClearSolutions does).
 - `:check: <id>` and `:points: N` on a code cell: a locked, graded test cell;
@@ -21,17 +23,16 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from course import markup
+from course.errors import CourseError, Exit
+
 # COURSE_ROOT lets tests (and the checker subprocess they start) point at a scratch course.
 ROOT = Path(os.environ.get("COURSE_ROOT") or Path(__file__).resolve().parents[1])
 _NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.md$")
-_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|\Z)", re.M | re.S)
-_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|\Z)", re.M)
 _JUPYTEXT_VERSION = re.compile(r"^    jupytext_version: .*\n", re.M)
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[^\n]*\n.*?^[ \t]*### END HIDDEN TESTS[^\n]*(\n|\Z)", re.M | re.S)
-STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
-class BuildError(ValueError):
+class BuildError(CourseError):
     """A malformed source or an unknown chapter."""
 
 
@@ -80,7 +81,11 @@ def _generated_note(ch: Chapter) -> str:
 def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
     """The instructor's nbgrader source: solutions, hidden tests, nbgrader metadata."""
     text = ch.source.read_text()
-    nb = jupytext.reads(text, fmt="md:myst")
+    try:
+        nb = jupytext.reads(text, fmt="md:myst")
+    except Exception as err:  # jupytext raises many types on malformed text
+        raise BuildError(f"{ch.source.name}: not a readable MyST notebook "
+                         f"({type(err).__name__}: {err})") from None
     seen: set[str] = set()
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata
@@ -90,17 +95,17 @@ def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
         if exercise is not None and check is not None:
             raise BuildError(f"{ch.source.name}: cell {index} is both an exercise and a check")
         if exercise is not None:
-            grade_id = f"exercise-{exercise}"
-            if cell.cell_type != "code" or "### BEGIN SOLUTION" not in cell.source:
-                raise BuildError(f"{ch.source.name}: exercise {exercise!r} needs a code cell with ### BEGIN SOLUTION")
-            meta["nbgrader"] = _nbgrader(grade_id, solution=True)
+            if cell.cell_type != "code" or markup.BEGIN_SOLUTION not in cell.source:
+                raise BuildError(f"{ch.source.name}: exercise {exercise!r} needs a code cell with "
+                                 f"### {markup.BEGIN_SOLUTION}")
+            meta["nbgrader"] = markup.cell_meta("exercise", str(exercise))
         elif check is not None:
-            grade_id = f"check-{check}"
             if not isinstance(points, int) or points <= 0:
                 raise BuildError(f"{ch.source.name}: check {check!r} needs ':points: N' with N > 0")
-            meta["nbgrader"] = _nbgrader(grade_id, grade=True, locked=True, points=points)
+            meta["nbgrader"] = markup.cell_meta("test", str(check), points=points)
         else:
             continue
+        grade_id = meta["nbgrader"]["grade_id"]
         if grade_id in seen:
             raise BuildError(f"{ch.source.name}: {grade_id} appears twice")
         seen.add(grade_id)
@@ -116,36 +121,14 @@ def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
     return nb
 
 
-def _nbgrader(grade_id: str, *, solution=False, grade=False, locked=False, points=None) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        meta["points"] = points
-    return meta
-
-
-def strip_hidden_tests(source: str) -> str:
-    return _HIDDEN.sub("", source).rstrip() + ("\n" if source.endswith("\n") else "")
-
-
-def strip_solution_markers(source: str) -> str:
-    return _MARKER.sub("", source)
-
-
-def stub_solutions(source: str) -> str:
-    def stub(match: re.Match) -> str:
-        indent = match[1]
-        return "\n".join(indent + line for line in STUB.splitlines()) + match[2]
-
-    return _SOLUTION.sub(stub, source)
-
-
 def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
     """What a learner gets: stubs for solutions, no hidden tests, no outputs."""
     nb = source_notebook(ch)
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            cell.source = stub_solutions(strip_hidden_tests(cell.source))
+            where = f"{ch.source.name}: cell {index}"
+            cell.source = markup.stub_solutions(markup.strip_hidden_tests(cell.source, where=where),
+                                                where=where)
             cell.outputs, cell.execution_count = [], None
     _mark_generated(nb, ch)
     return nb
@@ -154,11 +137,14 @@ def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
 def book_page(ch: Chapter) -> str:
     """The chapter's book page: the full narrative with solutions behind a toggle, no hidden tests."""
     nb = source_notebook(ch)
-    for cell in nb.cells:
-        grader = cell.metadata.pop("nbgrader", None)
+    for index, cell in enumerate(nb.cells):
+        answer = markup.is_exercise(cell)
+        cell.metadata.pop("nbgrader", None)
         if cell.cell_type == "code":
-            cell.source = strip_solution_markers(strip_hidden_tests(cell.source))
-            if grader and grader["solution"]:
+            where = f"{ch.source.name}: cell {index}"
+            cell.source = markup.strip_solution_markers(
+                markup.strip_hidden_tests(cell.source, where=where), where=where)
+            if answer:
                 tags = cell.metadata.setdefault("tags", [])
                 if "hide-input" not in tags:
                     tags.append("hide-input")
@@ -200,7 +186,7 @@ def release(check: bool = False) -> int:
             print(f"orphan: {path.relative_to(ROOT)} has no source in solutions/", file=sys.stderr)
         if not stale and not orphans:
             print(f"up to date: {len(wanted)} generated files")
-        return 1 if stale or orphans else 0
+        return Exit.FAILED if stale or orphans else Exit.OK
     for path in stale:
         _keep_copy(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +197,7 @@ def release(check: bool = False) -> int:
         path.unlink()
         print(f"removed {path.relative_to(ROOT)} (its source is gone)")
     print(f"release: {len(wanted)} generated files, {len(stale)} rewritten")
-    return 0
+    return Exit.OK
 
 
 def _learner_work(path: Path) -> bool:
@@ -227,8 +213,7 @@ def _learner_work(path: Path) -> bool:
             continue
         if cell.get("outputs") or cell.get("execution_count"):
             return True
-        grader = cell.metadata.get("nbgrader", {})
-        if grader.get("solution") and "raise NotImplementedError()" not in cell.source:
+        if markup.is_exercise(cell) and "raise NotImplementedError()" not in cell.source:
             return True
     return False
 

@@ -5,7 +5,7 @@ A job is a self-contained nbgrader course directory (``Job.jobdir``) that
 student's notebook under ``submitted/``. A runner has
 ``autograder.worker`` grade it (``python -m autograder.worker grade JOBDIR``, or a
 ``serve`` process fed job folders on stdin) and reads back ``JOBDIR/result.json``
-(``read_result``). The worker itself is trusted; the student's code runs only in
+(``read_result``; the files are ``autograder.protocol``'s typed JobSpec and JobResult). The worker itself is trusted; the student's code runs only in
 processes it starts through ``autograder.sandbox`` (the kernel, the clean re-run), as
 ``job.json``'s ``sandbox`` spec says. A runner that puts the worker elsewhere (another
 machine, a container) only has to make the job directory available and run that
@@ -18,7 +18,6 @@ and kills a worker and its kernel when a job's deadline passes.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -31,6 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from autograder import protocol
+from autograder.protocol import JobResult
+from course.env import child_env
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding autograder/ and course/
 
 
@@ -40,25 +43,30 @@ class Job:
     assignment: str  # e.g. "01_word2vec"; also the notebook's name
     internal_id: str  # the student id inside nbgrader (safe for globs and paths)
     jobdir: Path
-    deadline: float  # seconds for the whole job, kernel start and feedback included
+    deadline: float  # seconds for the whole job (protocol.Budget.total)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.student, self.assignment
 
 
 @dataclass
 class Outcome:
-    ok: bool  # nbgrader autograded the notebook and the scores were read
-    score: float = 0.0
-    max_score: float = 0.0
-    cells: list[dict] = field(default_factory=list)
-    timeouts: list[str] = field(default_factory=list)
-    notes: list[dict] = field(default_factory=list)
-    reason: str = ""
-    feedback: Path | None = None
-    feedback_error: str = ""
+    """How a job ended: the worker's result, and what the runner saw (wall time, log)."""
+
+    result: JobResult = field(default_factory=JobResult)
     seconds: float = 0.0  # wall time of the whole job
-    autograde_seconds: float = 0.0
     log: Path | None = None
-    stopped: dict | None = None  # the kernel died / stopped answering: where (execute.py)
-    integrity: dict = field(default_factory=dict)  # tamper findings, withheld points
+    feedback: Path | None = None  # the feedback page the worker wrote, if any
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+
+def failed(reason: str, seconds: float = 0.0, log: Path | None = None) -> Outcome:
+    """The outcome of a job that produced no result (stopped, crashed, cancelled)."""
+    return Outcome(JobResult(ok=False, reason=reason), seconds, log)
 
 
 class Runner(Protocol):
@@ -73,21 +81,13 @@ class Runner(Protocol):
 
 
 def grading_env(*, threads: int, jupyter_path: Path | None = None) -> dict[str, str]:
-    """Environment of a grading process and of the kernel it starts."""
-    env = dict(os.environ)
-    env.pop("COURSE_RESULTS_DIR", None)  # a graded run must not write course results
-    env.update({
-        "COURSE_SCALE": "tiny",
-        "MPLBACKEND": "Agg",
-        "TQDM_DISABLE": "1",
-        "PYTHONHASHSEED": "0",
-        "PYTHONUNBUFFERED": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "OPENBLAS_NUM_THREADS": str(threads),
-    })
+    """Environment of a grading process and of the kernel it starts: tiny scale, no results
+    recorded, no figures or progress bars, a fixed hash seed, `threads` BLAS threads."""
+    env = child_env(scale="tiny", results=None, figures=False,
+                    TQDM_DISABLE="1", PYTHONHASHSEED="0", PYTHONUNBUFFERED="1",
+                    PYDEVD_DISABLE_FILE_VALIDATION="1", JUPYTER_PLATFORM_DIRS="1",
+                    OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                    OPENBLAS_NUM_THREADS=str(threads))
     # nbgrader runs the `alembic` executable when it creates a gradebook: the grader's own
     # bin folder goes first on PATH even when the virtualenv is not activated
     bindirs = [str(Path(sys.executable).parent)]
@@ -220,10 +220,10 @@ class SubprocessRunner:
             worker.kill()
         seconds = time.perf_counter() - start
         if state == "timeout":
-            return Outcome(False, reason=f"grading ran past its {job.deadline:.0f} s limit "
-                           "and was stopped", seconds=seconds, log=_log(job, worker))
+            return failed(f"grading ran past its {job.deadline:.0f} s limit and was stopped",
+                          seconds, _log(job, worker))
         if self._cancelled:
-            return Outcome(False, reason="grading was cancelled", seconds=seconds)
+            return failed("grading was cancelled", seconds)
         return read_result(job, seconds, state, worker)
 
     def cancel(self) -> None:
@@ -249,20 +249,16 @@ def _log(job: Job, worker: _Worker | None) -> Path | None:
 
 
 def read_result(job: Job, seconds: float, state: str = "done", worker=None) -> Outcome:
-    """The Outcome a worker left in ``JOBDIR/result.json``."""
-    result_path = job.jobdir / "result.json"
-    if not result_path.exists():
+    """The Outcome of the ``JOBDIR/result.json`` a worker left (or why there is none)."""
+    path = job.jobdir / "result.json"
+    log = _log(job, worker)
+    if not path.exists():
         why = ("the grading process died" if state == "died"
                else "the grading process wrote no result")
-        return Outcome(False, reason=why, seconds=seconds, log=_log(job, worker))
-    r = json.loads(result_path.read_text())
-    feedback = job.jobdir / r["feedback"] if r.get("feedback") else None
-    return Outcome(
-        ok=bool(r.get("ok")), score=float(r.get("score", 0.0)),
-        max_score=float(r.get("max_score", 0.0)), cells=r.get("cells", []),
-        timeouts=r.get("timeouts", []), notes=r.get("notes", []),
-        reason=r.get("reason", ""), feedback=feedback,
-        feedback_error=r.get("feedback_error", ""), seconds=seconds,
-        autograde_seconds=float(r.get("seconds", {}).get("autograde", 0.0)),
-        log=_log(job, worker), stopped=r.get("stopped"), integrity=r.get("integrity") or {},
-    )
+        return failed(why, seconds, log)
+    try:
+        result = protocol.read(JobResult, path)
+    except protocol.ProtocolError as err:
+        return failed(f"grading error: {err}", seconds, log)
+    feedback = job.jobdir / result.feedback if result.feedback else None
+    return Outcome(result, seconds, log, feedback)
