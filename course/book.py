@@ -95,12 +95,29 @@ def build(*, strict: bool = True, executed_dir: Path | None = None, out: Path | 
 def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) -> Path:
     if not (src / "_config.yml").is_file() or not (src / "_toc.yml").is_file():
         raise BookBuildError(f"{_rel(src)} has no _config.yml/_toc.yml (is this a source checkout?)", log)
-    # 1. stage a copy of book/
+    docs, chapters = _stage(src, staging, say, log)
+    titles = {}
+    for doc in chapters:  # executed notebooks with outputs
+        titles[doc.split("/", 1)[1]] = _stage_chapter(doc, src, staging, executed_dir, results_dir,
+                                                     say, log)
+    if "results" in docs:
+        (staging / "results.md").write_text(results_markdown(results_dir, titles, say=say))
+    _offline_config(staging)
+    built = _jupyter_book(staging, strict, say, log)
+    if out.resolve() != built.resolve():  # publish
+        if out.exists():
+            shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(built, out)
+    return out
+
+
+def _stage(src: Path, staging: Path, say, log: Path) -> tuple[list[str], list[str]]:
+    """A fresh copy of book/ in `staging`; (every page of the TOC, the chapter pages)."""
     if staging.exists():
         shutil.rmtree(staging)
     shutil.copytree(src, staging, ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__"))
     say(f"book: staging {_rel(src)} → {_rel(staging)}", echo=False)
-
     docs = _toc_files(staging / "_toc.yml")
     chapters = [d for d in docs if d.startswith("chapters/")]
     for page in sorted((staging / "chapters").glob("*.md")) + sorted((staging / "chapters").glob("*.ipynb")):
@@ -112,27 +129,25 @@ def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) ->
             continue
         if not any((staging / f"{doc}{ext}").is_file() for ext in (".md", ".ipynb")):
             raise BookBuildError(f"_toc.yml lists {doc!r} but {_rel(src / doc)}.md is missing", log)
+    return docs, chapters
 
-    # 2. chapters: executed notebooks with outputs
-    titles = {}
-    for doc in chapters:
-        slug = doc.split("/", 1)[1]
-        page_path = next((p for p in (staging / f"{doc}.md", staging / f"{doc}.ipynb") if p.is_file()), None)
-        if page_path is None:
-            raise BookBuildError(f"chapter page {_rel(src / doc)}.md is missing: run `course release`", log)
-        nb = _chapter_notebook(slug, page_path, executed_dir, results_dir, say, log)
-        titles[slug] = _title(nb) or slug
-        page_path.unlink()
-        nbformat.write(nb, staging / f"{doc}.ipynb")
 
-    # 3. the results page
-    if "results" in docs:
-        (staging / "results.md").write_text(results_markdown(results_dir, titles, say=say))
+def _stage_chapter(doc: str, src: Path, staging: Path, executed_dir, results_dir: Path, say,
+                   log: Path) -> str:
+    """Replace a staged chapter page by its executed notebook; return the chapter's title."""
+    slug = doc.split("/", 1)[1]
+    page_path = next((p for p in (staging / f"{doc}.md", staging / f"{doc}.ipynb") if p.is_file()), None)
+    if page_path is None:
+        raise BookBuildError(f"chapter page {_rel(src / doc)}.md is missing: run `course release`", log)
+    nb = _chapter_notebook(slug, page_path, executed_dir, results_dir, say, log)
+    page_path.unlink()
+    nbformat.write(nb, staging / f"{doc}.ipynb")
+    return _title(nb) or slug
 
-    # 4. offline MathJax and the staged config
-    mathjax = _mathjax_dir()
-    extra = staging / "_extra"
-    shutil.copytree(mathjax, extra / "mathjax", ignore=_mathjax_ignore)
+
+def _offline_config(staging: Path) -> None:
+    """A local MathJax, and the staged _config.yml pointing at it (no network when read)."""
+    shutil.copytree(_mathjax_dir(), staging / "_extra" / "mathjax", ignore=_mathjax_ignore)
     config = yaml.safe_load((staging / "_config.yml").read_text()) or {}
     config["exclude_patterns"] = [*config.get("exclude_patterns", []), "_extra", "_extra/**"]
     execute = config.setdefault("execute", {})
@@ -147,17 +162,18 @@ def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) ->
     sphinx_config.setdefault("nb_ipywidgets_js", {})
     (staging / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
 
-    # 5. jupyter-book
+
+def _jupyter_book(staging: Path, strict: bool, say, log: Path) -> Path:
+    """Run jupyter-book on the staged copy; its html folder, or one line saying what failed."""
     cmd = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())",
            "build", "--all", str(staging)]
     if strict:
         cmd[5:5] = ["-W", "-n", "--keep-going"]
-    env = _tiny_env()
     say(f"book: jupyter-book build{' (strict)' if strict else ''} ...")
     say("$ " + " ".join(cmd[:1] + ["-m", "jupyter_book"] + cmd[3:]), echo=False)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=staging, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
+    proc = subprocess.run(cmd, cwd=staging, env=_tiny_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
     output = _ANSI.sub("", proc.stdout)
     say(output, echo=False)
     say(f"book: jupyter-book took {time.perf_counter() - t0:.1f} s (exit {proc.returncode})", echo=False)
@@ -169,14 +185,7 @@ def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) ->
         first = first.replace(str(staging) + os.sep, "")
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise BookBuildError(f"jupyter-book build failed: {first[:300]}{more}", log)
-
-    # 6. publish
-    if out.resolve() != built.resolve():
-        if out.exists():
-            shutil.rmtree(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(built, out)
-    return out
+    return built
 
 
 # ---------------------------------------------------------------------------------------
