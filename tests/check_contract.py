@@ -1,22 +1,25 @@
 """The contract every chapter's visible checks keep, as tests a check-test module adopts.
 
 A chapter's `tests/test_checks_<name>.py` defines its `CHECKS` table (exercise id ->
-(check, names of the learner objects it takes, regex its messages start with)), a module
-`solution` fixture, and takes the generic tests with
+(check, names of the learner objects it takes, regex its messages start with)) and takes
+the `solution` fixture and the generic tests with
 
-    (test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
-     test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
-        CHECKS, MUTANTS, DIAGNOSES)
+    globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
+                                    solution=SOLUTION))
 
-pytest collects them in that module, where its `solution` fixture applies. Chapter-specific
-tests (half-done exercises, the checks' references against a library) stay in the module.
+pytest collects them in that module. Chapter-specific tests (half-done exercises, the
+checks' references against a library) stay in the module.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 
+from course import loader
 from tests.mutants import StubModule, apply, stub_function
 
 
@@ -29,10 +32,29 @@ def run_check(checks: dict, exercise: str, namespace: dict) -> None:
         torch.set_grad_enabled(True)  # a mutant may switch autograd off globally
 
 
-def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, stubbable=None):
-    """The five generic tests, parametrised for one chapter. `diagnoses` maps a mutant id to
-    text its message must contain (the likely bug named); `stubbable` limits the stub test
-    to the exercises whose checks can be called with stand-ins (default: all)."""
+def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, module: ModuleType,
+                   solution: Path, min_mutants: int = 3, stubbable=None) -> dict:
+    """The `solution` fixture and the generic tests, parametrised for one chapter, by name.
+
+    `module`: the chapter's checks module. `solution`: the source whose definitions the
+    checks must pass on. `diagnoses` maps a mutant id to text its message must contain (the
+    likely bug named); `min_mutants`: how many mutants each exercise needs at least;
+    `stubbable` limits the stub test to the exercises whose checks can be called with
+    stand-ins (default: all)."""
+
+    @pytest.fixture(scope="module", name="solution")
+    def solution_fixture() -> dict:
+        namespace = loader.load_definitions(solution)
+        assert not namespace[loader.ERRORS], namespace[loader.ERRORS]
+        return namespace
+
+    def test_every_exercise_has_a_check_and_mutants():
+        assert {m.exercise for m in mutants} == set(checks)
+        for exercise in checks:
+            assert sum(m.exercise == exercise for m in mutants) >= min_mutants, exercise
+        ids = [m.id for m in mutants]
+        assert len(ids) == len(set(ids)), "mutant names repeat"
+        assert set(module.__all__) == {check.__name__ for check, _, _ in checks.values()}
 
     @pytest.mark.parametrize("exercise", list(checks))
     def test_check_passes_on_solution(solution, exercise):
@@ -72,5 +94,7 @@ def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, stubbable=No
         with pytest.raises(AssertionError, match=rf"(?s)^({pattern}).*not implemented yet"):
             check(*stubs)
 
-    return (test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
-            test_message_names_the_likely_bug, test_stub_says_not_implemented)
+    return {f.__name__: f for f in (
+        solution_fixture, test_every_exercise_has_a_check_and_mutants,
+        test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
+        test_message_names_the_likely_bug, test_stub_says_not_implemented)}

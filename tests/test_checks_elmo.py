@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from autograder.checks import elmo as checks
-from tests.check_contract import contract_tests, run_check
+from tests.check_contract import contract_tests
 from tests.mutants import StubModule, apply, stub_function
 from tests.mutants.elmo import MUTANTS
 
@@ -34,34 +34,6 @@ CHECKS = {
                  "contextual_features"),
     "tagger": (checks.check_tagger, ["Tagger", "span_f1"], "Tagger|span_f1"),
 }
-EXERCISES = {"charids", "highway", "charcnn", "targets", "loss", "scalarmix", "features", "tagger"}
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict:
-    if not SOLUTION.is_file():
-        pytest.skip(f"{SOLUTION} does not exist yet (the Chapter 2 solution); set "
-                    "ELMO_SOLUTION to a file with the reference definitions")
-    from course.loader import load_definitions
-
-    namespace = load_definitions(SOLUTION)
-    assert not namespace["__load_errors__"], namespace["__load_errors__"]
-    return namespace
-
-
-def _run(exercise: str, namespace: dict) -> None:
-    run_check(CHECKS, exercise, namespace)
-
-
-def test_every_exercise_has_a_check_and_mutants():
-    assert set(CHECKS) == EXERCISES
-    have = {m.exercise for m in MUTANTS}
-    assert have == EXERCISES
-    for exercise in CHECKS:
-        assert sum(m.exercise == exercise for m in MUTANTS) >= 3, exercise
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids)), "mutant names repeat"
-    assert set(checks.__all__) == {check.__name__ for check, _, _ in CHECKS.values()}
 
 
 # Mutants whose message must point at THE bug (not merely fail somewhere).
@@ -123,9 +95,9 @@ DIAGNOSES = {
     "tagger/span_f1_percent": "percentage",
 }
 
-(test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
- test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
-    CHECKS, MUTANTS, DIAGNOSES, stubbable=sorted(set(CHECKS) - {"features"}))
+# the solution fixture and the generic tests (tests/check_contract.py)
+globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks, solution=SOLUTION,
+                                stubbable=sorted(set(CHECKS) - {"features"})))
 
 
 def test_every_mutant_has_a_diagnosis():

@@ -19,6 +19,7 @@ import pytest
 import torch
 from torch import nn
 
+from autograder.checks import _common
 from autograder.checks import transformer as checks
 from tests.check_contract import contract_tests, run_check
 from tests.mutants import StubModule, apply, stub_function
@@ -41,7 +42,6 @@ CHECKS = {
     "schedules": (checks.check_schedules, ["linear_warmup_decay", "inverse_sqrt_schedule"],
                   "linear_warmup_decay|inverse_sqrt_schedule"),
 }
-EXERCISES = {"attention", "heads", "mha", "positions", "encoder", "causal_lm", "schedules"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,30 +52,8 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.fixture(scope="module")
-def solution() -> dict:
-    if not SOLUTION.is_file():
-        pytest.skip(f"{SOLUTION} does not exist yet (the Chapter 3 solution); set "
-                    "TRANSFORMER_SOLUTION to a file with the reference definitions")
-    from course.loader import load_definitions
-
-    namespace = load_definitions(SOLUTION)
-    assert not namespace["__load_errors__"], namespace["__load_errors__"]
-    return namespace
-
-
 def _run(exercise: str, namespace: dict) -> None:
     run_check(CHECKS, exercise, namespace)
-
-
-def test_every_exercise_has_a_check_and_mutants():
-    assert set(CHECKS) == EXERCISES
-    assert {m.exercise for m in MUTANTS} == EXERCISES
-    for exercise in CHECKS:
-        assert sum(m.exercise == exercise for m in MUTANTS) >= 4, exercise
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids)), "mutant names repeat"
-    assert set(checks.__all__) == {check.__name__ for check, _, _ in CHECKS.values()}
 
 
 # Mutants whose message must point at THE bug (not merely fail somewhere).
@@ -135,9 +113,9 @@ DIAGNOSES = {
     "schedules/decay_over_total_steps": "divides by total_steps",
 }
 
-(test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
- test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
-    CHECKS, MUTANTS, DIAGNOSES)
+# the solution fixture and the generic tests (tests/check_contract.py)
+globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
+                                solution=SOLUTION, min_mutants=4))
 
 
 def test_every_mutant_has_a_diagnosis():
@@ -190,7 +168,7 @@ def test_attention_reference_is_pytorchs():
     for kwargs, hint in checks._attention_alternatives(q, k, v, mask):
         kwargs = dict(kwargs)
         alt = checks._attn64(q, k, v, kwargs.pop("mask", mask), **kwargs)
-        assert not checks._close(alt[0], right[0]), hint
+        assert not _common.close(alt[0], right[0]), hint
 
 
 def _filled_mha(C=12, H=3, seed=0):
@@ -213,7 +191,7 @@ def test_mha_reference_is_pytorchs():
             want = ref(x, x, x, need_weights=False, **kw)[0]
         assert torch.allclose(checks._mha64(x, P, 3, mask).float(), want, atol=1e-5)
         for alt, hint in checks._mha_alternatives(x, P, 3, mask):
-            assert not checks._close(alt(), want), hint
+            assert not _common.close(alt(), want), hint
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -237,7 +215,7 @@ def test_encoder_reference_is_pytorchs(norm_first):
     assert torch.allclose(checks._encoder64(x, P, 3, causal, norm_first).float(), want,
                           atol=1e-5)
     for alt, hint in checks._encoder_alternatives(x, P, 3, causal, norm_first, 1e-5):
-        assert not checks._close(alt(), want), hint
+        assert not _common.close(alt(), want), hint
 
 
 def test_positions_reference_is_the_formula():
@@ -248,7 +226,7 @@ def test_positions_reference_is_the_formula():
             assert math.isclose(pe[t, 2 * i].item(), math.sin(angle), abs_tol=1e-12)
             assert math.isclose(pe[t, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-12)
     for alt, hint in checks._pe_alternatives(10, 6):
-        assert not checks._close(alt(), pe), hint
+        assert not _common.close(alt(), pe), hint
 
 
 def test_lm_reference_is_the_solution_model(solution):

@@ -10,12 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
 
-from autograder.checks import _common
 from autograder.checks import word2vec as checks
-from tests.check_contract import contract_tests, run_check
+from tests.check_contract import contract_tests
 from tests.mutants import stub_function
 from tests.mutants.word2vec import MUTANTS
 
@@ -35,28 +32,6 @@ CHECKS = {
                 "nearest_neighbours|analogy"),
     "classifier": (checks.check_bag_of_embeddings, ["BagOfEmbeddings"], "BagOfEmbeddings"),
 }
-
-
-@pytest.fixture(scope="module")
-def solution() -> dict:
-    from course.loader import load_definitions
-
-    namespace = load_definitions(SOLUTION)
-    assert not namespace["__load_errors__"], namespace["__load_errors__"]
-    return namespace
-
-
-def _run(exercise: str, namespace: dict) -> None:
-    run_check(CHECKS, exercise, namespace)
-
-
-def test_every_exercise_has_a_check_and_mutants():
-    have = {m.exercise for m in MUTANTS}
-    assert have == set(CHECKS)
-    for exercise in CHECKS:
-        assert sum(m.exercise == exercise for m in MUTANTS) >= 3, exercise
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids)), "mutant names repeat"
 
 
 # A few mutants whose message must point at THE bug (not merely fail somewhere).
@@ -117,9 +92,9 @@ DIAGNOSES = {
     "classifier/from_pretrained_shares_memory": "shares its memory",
 }
 
-(test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
- test_message_names_the_likely_bug, test_stub_says_not_implemented) = contract_tests(
-    CHECKS, MUTANTS, DIAGNOSES)
+# the solution fixture and the generic tests (tests/check_contract.py)
+globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
+                                solution=SOLUTION))
 
 
 # ------------------------------------------------------------------------------ stubs
@@ -149,61 +124,3 @@ def test_model_with_stubbed_loss_says_where(solution):
     exec(source, namespace)
     with pytest.raises(AssertionError, match=r"not implemented yet \(raised in `stub_function`\)"):
         checks.check_skipgram_model(namespace["SkipGram"])
-
-
-# ---------------------------------------------------------------------------- helpers
-
-def test_fail_message_format():
-    with pytest.raises(AssertionError) as info:
-        _common.fail("build_vocab: counts for 'the'", 3, 2, "counting sentences")
-    assert str(info.value) == (
-        "build_vocab: counts for 'the'\n  expected: 3\n  got:      2\n"
-        "  likely bug: counting sentences"
-    )
-
-
-def test_expect_close_reports_max_abs_diff():
-    with pytest.raises(AssertionError, match=r"f \(max abs diff 0\.5.*index \(1,\)"):
-        _common.expect_close(torch.tensor([1.0, 2.5]), torch.tensor([1.0, 2.0]), "f")
-    _common.expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-7]), "f")
-    with pytest.raises(AssertionError, match=r"f: shape"):
-        _common.expect_close(torch.zeros(2), torch.zeros(3), "f")
-
-
-def test_expect_shape_dtype_finite_tensor():
-    _common.expect_shape(torch.zeros(2, 3), (None, 3), "f")
-    with pytest.raises(AssertionError, match=r"f: shape\n  expected: \(any, 2\)\n  got:      \(2, 3\)"):
-        _common.expect_shape(torch.zeros(2, 3), (None, 2), "f")
-    with pytest.raises(AssertionError, match=r"f: dtype\n  expected: torch.int64"):
-        _common.expect_dtype(torch.zeros(2), torch.long, "f")
-    with pytest.raises(AssertionError, match=r"(?s)f: not finite.*inf at index \(1,\)"):
-        _common.expect_finite(torch.tensor([0.0, float("inf")]), "f")
-    with pytest.raises(AssertionError, match=r"expected: a torch.Tensor\n  got:      list"):
-        _common.expect_tensor([1, 2], "f")
-
-
-def test_call_wraps_exceptions():
-    def broken(x):
-        return x + "a"
-
-    with pytest.raises(AssertionError, match=r"^broken\(1\): raised TypeError: ") as info:
-        _common.call(broken, 1, where="broken(1)")
-    assert isinstance(info.value.__cause__, TypeError)
-    with pytest.raises(AssertionError, match=r"^f: not implemented yet"):
-        _common.call(stub_function, where="f")
-    assert _common.call(lambda x, y=0: x + y, 1, y=2, where="f") == 3
-    with pytest.raises(KeyboardInterrupt):  # only Exception is wrapped
-        _common.call(_raise_interrupt, where="f")
-
-
-def _raise_interrupt():
-    raise KeyboardInterrupt
-
-
-def test_dense_grad_accepts_sparse_and_missing():
-    emb = nn.Embedding(5, 2, sparse=True)
-    assert torch.equal(_common.dense_grad(emb.weight), torch.zeros(5, 2))
-    emb(torch.tensor([1, 1, 3])).sum().backward()
-    grad = _common.dense_grad(emb.weight)
-    assert torch.equal(grad[:, 0], torch.tensor([0.0, 2.0, 0.0, 1.0, 0.0]))
-

@@ -37,8 +37,10 @@ __all__ = [
     "call",
     "close",
     "diagnose",
+    "examine",
     "gen",
     "run",
+    "which",
     "dense_grad",
     "expect_close",
     "expect_dtype",
@@ -305,13 +307,18 @@ def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
 
 
 def build(cls: Callable[..., Any], where: str, *args: Any, seed: int = 0,
-          hint: str | None = None, **kwargs: Any) -> nn.Module:
-    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
+          hint: str | None = None,
+          module_hint: str = "subclass nn.Module and call super().__init__() first",
+          **kwargs: Any) -> nn.Module:
+    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone.
+
+    `hint` is the likely bug when the constructor raises, `module_hint` when what it builds
+    is not an nn.Module; other keyword arguments go to `cls`.
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = call(cls, *args, where=where, hint=hint, **kwargs)
-    expect_true(isinstance(model, nn.Module), where,
-                "subclass nn.Module and call super().__init__() first",
+    expect_true(isinstance(model, nn.Module), where, module_hint,
                 expected="an nn.Module", got=type(model).__name__)
     return model
 
@@ -322,10 +329,11 @@ class Bug:
 
     The symptom is `like`, a wrong answer that the output reproduces (a function of the
     case's inputs, computed only when it is needed), or `when`, a predicate of
-    (output, *inputs).
+    (output, *inputs). `hint` is text, or a function of (output, *inputs) that gives it
+    (a hint that names the offending entry).
     """
 
-    hint: str
+    hint: str | Callable[..., str]
     like: Callable[..., Any] | None = None
     when: Callable[..., Any] | None = None
     atol: float = 1e-5
@@ -340,7 +348,19 @@ class Bug:
 def diagnose(bugs: Sequence[Bug], out: Any, args: Sequence[Any] = (),
              default: str | None = None) -> str | None:
     """The hint of the first row of the table whose symptom the output shows, else `default`."""
-    return next((bug.hint for bug in bugs if bug.seen_in(out, args)), default)
+    return next((_text(bug.hint, out, args) for bug in bugs if bug.seen_in(out, args)), default)
+
+
+def which(got: Any, alternatives: Sequence[tuple[Any, str]], default: str,
+          atol: float = 1e-5) -> str:
+    """The hint of the first wrong alternative that `got` reproduces, else `default`.
+
+    Each alternative is a tensor, or a function of no arguments that computes it, called
+    only when the alternatives before it did not match.
+    """
+    bugs = [Bug(hint, like=alt if callable(alt) else (lambda alt=alt: alt), atol=atol)
+            for alt, hint in alternatives]
+    return diagnose(bugs, got, (), default)
 
 
 @dataclass(frozen=True)
@@ -368,10 +388,11 @@ class Out:
 @dataclass(frozen=True)
 class Holds:
     """An invariance: `test(output, *inputs)` must be true. When it is not, the message says
-    `expected` and `got` (text, or functions of (output, *inputs) that give it) and the hint
-    of the first row of `bugs` whose symptom the output shows, else `hint`."""
+    `what` was tested, `expected` and `got` (each text, or a function of (output, *inputs)
+    that gives it) and the hint of the first row of `bugs` whose symptom the output shows,
+    else `hint`."""
 
-    what: str  # appended to the case's `where`: "calling twice with generators seeded alike"
+    what: str | Callable[..., str]  # appended to the case's `where`: "calling twice with ..."
     test: Callable[..., Any]
     hint: str
     expected: Any = None
@@ -388,7 +409,8 @@ class Case:
     args: tuple = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     call_hint: str | None = None  # the likely bug when the call raises
-    keeps: Mapping[str, torch.Tensor] = field(default_factory=dict)  # inputs it must not modify
+    # inputs it must not modify, by the name the message gives them: "the input counts"
+    keeps: Mapping[str, torch.Tensor] = field(default_factory=dict)
     keeps_hint: str = "don't modify the input in place; compute a new tensor"
     out: Out | None = None
     want: Any = None  # the expected value, or a function of the inputs that gives it
@@ -411,12 +433,17 @@ def run(*cases: Case) -> list[Any]:
     return [_run_case(case) for case in cases]
 
 
+def examine(where: str, value: Any, **rules: Any) -> Any:
+    """A case's rules (`out`, `want`, `bugs`, `holds`...) for a value already in hand: a built
+    model, a loss to backpropagate, the rows a gradient reached."""
+    return _run_case(Case(where, lambda: value, **rules))
+
+
 def _run_case(case: Case) -> Any:
     before = {name: tensor.clone() for name, tensor in case.keeps.items()}
     out = call(case.fn, *case.args, where=case.where, hint=case.call_hint, **case.kwargs)
     for name, tensor in case.keeps.items():
-        expect_equal(tensor, before[name], f"{case.name}: the input {name} after the call",
-                     case.keeps_hint)
+        expect_equal(tensor, before[name], f"{case.name}: {name} after the call", case.keeps_hint)
     if case.out is not None:
         case.out.verify(out, case.where)
     if case.want is not None:
@@ -432,7 +459,8 @@ def _run_case(case: Case) -> Any:
                          atol=case.atol, rtol=case.rtol)
     for rule in case.holds:
         if not rule.test(out, *case.args):
-            fail(f"{case.where}: {rule.what}", _text(rule.expected, out, case.args),
+            fail(f"{case.where}: {_text(rule.what, out, case.args)}",
+                 _text(rule.expected, out, case.args),
                  _text(rule.got, out, case.args), diagnose(rule.bugs, out, case.args, rule.hint))
     return out
 

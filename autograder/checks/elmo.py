@@ -28,7 +28,10 @@ import torch
 from torch import nn
 
 from ._common import (
+    FLOATS,
+    build,
     call,
+    close,
     expect_close,
     expect_dtype,
     expect_equal,
@@ -37,8 +40,10 @@ from ._common import (
     expect_tensor,
     expect_true,
     fail,
+    gen,
     one_thread,
     show,
+    which,
 )
 
 __all__ = [
@@ -54,36 +59,6 @@ __all__ = [
 
 PAD, BOW, EOW, OFFSET = 0, 1, 2, 3
 IGNORE = -100
-_FLOATS = (torch.float32, torch.float64)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a, b, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        return False
-    a = a.detach().to(torch.float64)
-    b = b.detach().to(torch.float64)
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
-
-
-def _which(got, alternatives: Sequence[tuple[torch.Tensor, str]], default: str,
-           atol: float = 1e-5) -> str:
-    """The hint of the first wrong alternative that `got` reproduces, else `default`."""
-    return next((hint for alt, hint in alternatives if _close(got, alt, atol=atol)), default)
-
-
-def _build(cls, where: str, *args, seed: int = 0, hint: str | None = None, **kwargs):
-    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = call(cls, *args, where=where, hint=hint, **kwargs)
-    expect_true(isinstance(model, nn.Module), where,
-                "subclass nn.Module and call super().__init__() first",
-                expected="an nn.Module", got=type(model).__name__)
-    return model
 
 
 def _word_ids(word: str, max_word_len: int) -> list[int]:
@@ -221,7 +196,7 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
     name = "Highway"
     dim = 4
     where = f"{name}({dim})"
-    model = _build(Highway, where, dim)
+    model = build(Highway, where, dim)
     layers = getattr(model, "layers", None)
     expect_true(isinstance(layers, nn.ModuleList), f"{where}: self.layers",
                 "store the layers as self.layers = nn.ModuleList([...]) so that they are "
@@ -240,7 +215,7 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
                 "that a new highway layer mostly carries its input", expected="all < 0",
                 got=show(gate_bias))
 
-    g = _gen(21)
+    g = gen(21)
     x = torch.randn(2, 3, dim, generator=g)
     with torch.no_grad():
         layer.weight.copy_(torch.randn(2 * dim, dim, generator=g))
@@ -257,13 +232,13 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
             got = call(model, x, where=f"{here}: forward(x (2, 3, {dim}))")
         expect_shape(got, (2, 3, dim), here, "a highway layer keeps the shape of its input")
         want = _highway_ref(x, layers, dim)
-        if not _close(got, want):
-            hint = _which(got, _highway_alternatives(x, layer, dim),
-                          "y = g * relu(W_h x) + (1 - g) * x with [W_h x | W_g x] = layer(x)")
+        if not close(got, want):
+            hint = which(got, _highway_alternatives(x, layer, dim),
+                         "y = g * relu(W_h x) + (1 - g) * x with [W_h x | W_g x] = layer(x)")
             expect_close(got, want, here, hint, atol=1e-5, rtol=1e-4)
 
     where = f"{name}({dim}, n_layers=2)"
-    model = _build(Highway, where, dim, n_layers=2, seed=1)
+    model = build(Highway, where, dim, n_layers=2, seed=1)
     layers = getattr(model, "layers", None)
     expect_true(isinstance(layers, nn.ModuleList) and len(layers) == 2, f"{where}: self.layers",
                 "n_layers Linear layers in self.layers", expected="2 layers",
@@ -279,14 +254,14 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
         got = call(model, flat, where=f"{where}: forward(x (5, {dim}))")
     expect_shape(got, (5, dim), where)
     want = _highway_ref(flat, layers, dim)
-    if not _close(got, want):
-        hint = _which(got, [(_highway_ref(flat, layers[:1], dim),
-                             "only the first layer was applied: loop over every layer in "
-                             "self.layers, feeding each one's output to the next"),
-                            (_highway_ref(_highway_ref(flat, layers[:1], dim), layers[:1], dim),
-                             "the first layer was applied twice: use each layer of self.layers "
-                             "in turn")],
-                      "apply the layers in order, each to the previous layer's output")
+    if not close(got, want):
+        hint = which(got, [(_highway_ref(flat, layers[:1], dim),
+                            "only the first layer was applied: loop over every layer in "
+                            "self.layers, feeding each one's output to the next"),
+                           (_highway_ref(_highway_ref(flat, layers[:1], dim), layers[:1], dim),
+                            "the first layer was applied twice: use each layer of self.layers "
+                            "in turn")],
+                     "apply the layers in order, each to the previous layer's output")
         expect_close(got, want, where, hint, atol=1e-5, rtol=1e-4)
 
 
@@ -365,7 +340,7 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     kw = _CNN_KW
     shown = ", ".join(f"{k}={v}" for k, v in kw.items())
     where = f"{name}({shown})"
-    model = _build(CharCNN, where, **kw)
+    model = build(CharCNN, where, **kw)
     model.eval()
     parts = _find_charcnn_parts(model, kw, where)
 
@@ -400,13 +375,13 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     real = torch.tensor([[True, True, True], [True, True, False]])
     hint = ("appending PAD characters changed a word's vector: pool with the MAX over character "
             "positions (a mean over positions counts the padding)")
-    if _close(out, _charcnn_ref(chars, parts, pool="mean")):
+    if close(out, _charcnn_ref(chars, parts, pool="mean")):
         hint = "this is a mean over character positions: ELMo max-pools, " + hint
     expect_close(out_long[real], out[real], f"{where}: words padded to 16 vs 10 characters",
                  hint, atol=1e-5)
     want = _charcnn_ref(chars, parts)
-    if not _close(out, want):
-        hint = _which(out, [
+    if not close(out, want):
+        hint = which(out, [
             (_charcnn_ref(chars, parts, pool="mean"),
              "mean-pooled: max-pool over the character positions instead"),
             (_charcnn_ref(chars, parts, relu=False),
@@ -421,11 +396,11 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
 
     kw2 = dict(kw, n_highway=2)
     where2 = f"{name}(..., n_highway=2)"
-    model2 = _build(CharCNN, where2, **kw2)
+    model2 = build(CharCNN, where2, **kw2)
     _find_charcnn_parts(model2, kw2, where2)
 
     where = f"{name}()"
-    model = _build(CharCNN, where)
+    model = build(CharCNN, where)
     model.eval()
     chars = _chars([["default", "sizes"]], 50)
     with torch.no_grad():
@@ -581,7 +556,7 @@ def _ce_all(logits, targets):
 def check_bilm_loss(bilm_loss) -> None:
     """Mean of the forward and backward token-mean cross-entropies, -100 ignored."""
     name = "bilm_loss"
-    g = _gen(51)
+    g = gen(51)
     B, T, V = 2, 4, 7
     fwd_t = torch.tensor([[1, 2, 3, IGNORE], [4, 5, IGNORE, IGNORE]])
     bwd_t = torch.tensor([[IGNORE, 0, 6, 2], [IGNORE, IGNORE, IGNORE, IGNORE]])
@@ -596,12 +571,12 @@ def check_bilm_loss(bilm_loss) -> None:
                    "ignore_index=-100) skips them)")
         expect_tensor(got, where)
         expect_shape(got, (), where, "the loss is one number: a 0-dim tensor")
-        expect_dtype(got, _FLOATS, where)
+        expect_dtype(got, FLOATS, where)
         want = _bilm_ref(fl, bl, fwd_t, bwd_t)
-        if not _close(got, want, atol=1e-5, rtol=1e-5):
-            hint = _which(got, _bilm_alternatives(fl, bl, fwd_t, bwd_t),
-                          "(token-mean CE of the forward LM + token-mean CE of the backward "
-                          "LM) / 2, over the targets that are not -100")
+        if not close(got, want, atol=1e-5, rtol=1e-5):
+            hint = which(got, _bilm_alternatives(fl, bl, fwd_t, bwd_t),
+                         "(token-mean CE of the forward LM + token-mean CE of the backward "
+                         "LM) / 2, over the targets that are not -100")
             expect_close(got, want, where, hint, atol=1e-5, rtol=1e-5)
         expect_true(got.requires_grad and got.grad_fn is not None, f"{where}: autograd",
                     "the loss must stay in the autograd graph: no .item(), no torch.tensor(...) "
@@ -673,7 +648,7 @@ def _param(model, attr: str, shape: tuple[int, ...], init: float, where: str) ->
 def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     """gamma * sum_l softmax(s)_l h_l; optional layer norm over each sentence's real entries."""
     name = "ScalarMix"
-    g = _gen(61)
+    g = gen(61)
     L, B, T, D = 3, 2, 4, 5
     layers = torch.randn(L, B, T, D, generator=g)
     # per layer and sentence, a different offset and spread: a layer norm has work to do
@@ -683,19 +658,19 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     padded = ~mask
 
     where = f"{name}({L})"
-    mix = _build(ScalarMix, where, L)
+    mix = build(ScalarMix, where, L)
     scalars = _param(mix, "scalars", (L,), 0.0, where)
     gamma = _param(mix, "gamma", (1,), 1.0, where)
     here = f"{where}: forward(layers ({L}, {B}, {T}, {D})) at init"
     got = call(mix, layers, where=here)
     expect_shape(got, (B, T, D), here, "the mix has the shape of one layer: (B, T, D)")
     want = layers.double().mean(0)
-    if not _close(got, want):
-        hint = _which(got, [(layers.sum(0), "softmax over a size-1 axis gives weight 1 to every "
-                             "layer (a sum): take the softmax over the n_layers scalars, dim 0"),
-                            (torch.zeros(B, T, D), "the weights are the raw scalars (all 0 at "
-                             "init): normalise them with a softmax over the layers")],
-                      "with all scalars 0 the softmax weights are 1/n_layers each: the mean")
+    if not close(got, want):
+        hint = which(got, [(layers.sum(0), "softmax over a size-1 axis gives weight 1 to every "
+                            "layer (a sum): take the softmax over the n_layers scalars, dim 0"),
+                           (torch.zeros(B, T, D), "the weights are the raw scalars (all 0 at "
+                            "init): normalise them with a softmax over the layers")],
+                     "with all scalars 0 the softmax weights are 1/n_layers each: the mean")
         expect_close(got, want, here, hint, atol=1e-5)
 
     with torch.no_grad():
@@ -705,9 +680,9 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     here = f"{where} with scalars=[1, -0.5, 2], gamma=1.7: forward(layers)"
     got = call(mix, layers, where=here)
     want = _mix_ref(layers, s, gm)
-    if not _close(got, want):
+    if not close(got, want):
         x = layers.double()
-        hint = _which(got, [
+        hint = which(got, [
             (_mix_ref(layers, s, 1.0), "gamma is missing: multiply the mix by self.gamma"),
             (gm * (s.double()[:, None, None, None] * x).sum(0),
              "the raw scalars are used as weights: apply a softmax over the layers first"),
@@ -738,7 +713,7 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
                     got="None" if grad is None else show(grad))
 
     where = f"{name}({L}, layer_norm=True)"
-    mix = _build(ScalarMix, where, L, layer_norm=True)
+    mix = build(ScalarMix, where, L, layer_norm=True)
     scalars = _param(mix, "scalars", (L,), 0.0, where)
     gamma = _param(mix, "gamma", (1,), 1.0, where)
     with torch.no_grad():
@@ -757,7 +732,7 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
                  "and variance over its UNMASKED entries only (multiply by the mask and divide "
                  "by the number of real entries, n_real_tokens * D)", atol=1e-4)
     want = _mix_ref(layers, s, gm, mask, layer_norm=True)
-    if not _close(got[mask], want[mask], atol=1e-4):
+    if not close(got[mask], want[mask], atol=1e-4):
         alts = [(_mix_ref(layers, s, gm, mask, True, per=p, unbiased=u), h) for p, u, h in (
             ("sentence", True, "the variance is divided by N - 1; a layer norm uses the "
              "population variance (divide by N, unbiased=False)"),
@@ -778,10 +753,10 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
                      "weighting and summing"))
         got_m = got.detach().clone()
         got_m[~mask] = 0
-        hint = _which(got_m, [(a.masked_fill(~mask[..., None], 0), h) for a, h in alts],
-                      "per sentence and layer: (h - mean) / sqrt(var + eps), mean and "
-                      "(population) variance over the unmasked (T, D) entries; then mix",
-                      atol=1e-4)
+        hint = which(got_m, [(a.masked_fill(~mask[..., None], 0), h) for a, h in alts],
+                     "per sentence and layer: (h - mean) / sqrt(var + eps), mean and "
+                     "(population) variance over the unmasked (T, D) entries; then mix",
+                     atol=1e-4)
         expect_close(got[mask], want[mask], f"{here}: outputs at the real tokens", hint,
                      atol=1e-4)
     here_none = f"{where}: forward(layers, mask=None)"
@@ -823,7 +798,7 @@ def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
     shown = ", ".join(f"{k}={'{...}' if isinstance(v, dict) else v}" for k, v in kwargs.items())
     hint = ("the chapter's BiLM is built from your CharCNN and Highway: make check_char_cnn "
             "and check_highway pass first")
-    return _build(BiLM, f"{where}: BiLM({shown})", hint=hint, **kwargs), f"BiLM({shown})", kwargs
+    return build(BiLM, f"{where}: BiLM({shown})", hint=hint, **kwargs), f"BiLM({shown})", kwargs
 
 
 @one_thread()
@@ -997,7 +972,7 @@ def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
     name = "Tagger"
     n_layers, dim, n_tags, hidden = 3, 6, 5, 8
     where = f"{name}({n_layers}, {dim}, {n_tags}, hidden={hidden})"
-    model = _build(Tagger, where, n_layers, dim, n_tags, hidden=hidden)
+    model = build(Tagger, where, n_layers, dim, n_tags, hidden=hidden)
     mixes = [m for m in model.modules() if isinstance(getattr(m, "scalars", None), nn.Parameter)]
     expect_true(len(mixes) == 1 and tuple(mixes[0].scalars.shape) == (n_layers,),
                 f"{where}: ScalarMix", "mix the feature layers with a ScalarMix(n_layers, ...) "
@@ -1007,7 +982,7 @@ def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
     with torch.no_grad():  # unequal layer weights, so that every layer visibly counts
         mixes[0].scalars.copy_(torch.tensor([0.3, -0.2, 0.1]))
     model.eval()
-    g = _gen(81)
+    g = gen(81)
     B, T = 3, 5
     feats = torch.randn(n_layers, B, T, dim, generator=g)
     mask = torch.tensor([[True] * 5, [True] * 2 + [False] * 3, [True] * 4 + [False]])
@@ -1049,7 +1024,7 @@ def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
         bumped = feats.clone()
         bumped[layer, 0, 2] += 1.0
         out3, _ = logits(bumped, mask, f", layer {layer} changed at token (0, 2)")
-        expect_true(not _close(out3[0, 2], out[0, 2], atol=1e-7), f"{where}: logits at token "
+        expect_true(not close(out3[0, 2], out[0, 2], atol=1e-7), f"{where}: logits at token "
                     f"(0, 2) when feature layer {layer} changes there", "every feature layer "
                     "enters the ScalarMix: mix features (all n_layers), not one layer of them",
                     expected="changed", got="unchanged")

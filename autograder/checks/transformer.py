@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._common import (
+    build,
     call,
+    close,
     expect_close,
     expect_dtype,
     expect_equal,
@@ -45,8 +46,10 @@ from ._common import (
     expect_tensor,
     expect_true,
     fail,
+    gen,
     one_thread,
     show,
+    which,
 )
 
 __all__ = [
@@ -63,41 +66,6 @@ __all__ = [
 ATOL, RTOL = 1e-5, 1e-4
 GRAD_ATOL, GRAD_RTOL = 1e-8, 1e-6
 
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a, b, atol: float = ATOL, rtol: float = RTOL) -> bool:
-    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor):
-        return False
-    a = a.detach().to(torch.float64)
-    b = b.detach().to(torch.float64)
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
-
-
-def _which(got, alternatives: Sequence[tuple[Callable[[], torch.Tensor], str]], default: str,
-           atol: float = ATOL) -> str:
-    """The hint of the first wrong alternative that `got` reproduces, else `default`.
-
-    Each alternative is computed lazily (a function of no arguments), with the same
-    inputs and weights as the reference, so only the ones needed are ever computed.
-    """
-    for alternative, hint in alternatives:
-        if _close(got, alternative(), atol=atol):
-            return hint
-    return default
-
-
-def _build(cls, where: str, *args, seed: int = 0, hint: str | None = None, **kwargs):
-    """Instantiate the learner's module under a fixed seed, leaving the global RNG alone."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = call(cls, *args, where=where, hint=hint, **kwargs)
-    expect_true(isinstance(model, nn.Module), where,
-                "subclass nn.Module and call super().__init__() first",
-                expected="an nn.Module", got=type(model).__name__)
-    return model
 
 
 def _reference(cls, *args, **kwargs):
@@ -182,7 +150,7 @@ def _attention_hint(out, w, q, k, v, mask, default: str) -> str:
     for kwargs, hint in _attention_alternatives(q, k, v, mask):
         kwargs = dict(kwargs)
         alt_out, alt_w = _attn64(q, k, v, kwargs.pop("mask", mask), **kwargs)
-        if _close(w, alt_w) or _close(out, alt_out):
+        if close(w, alt_w) or close(out, alt_out):
             return hint
     return default
 
@@ -231,14 +199,14 @@ def _check_attention_case(fn, q, k, v, mask, label, nan_hint, atol=ATOL, rtol=RT
     for got, want, what in (
             (w, want_w, "weights vs softmax(q @ k^T / sqrt(d_k)) computed in float64"),
             (out, want_out, "out vs torch.nn.functional.scaled_dot_product_attention")):
-        if not _close(got, want, atol, rtol):
+        if not close(got, want, atol, rtol):
             hint = _attention_hint(out, w, q, k, v, mask, default)
             expect_close(got, want, f"{where}: {what}", hint, atol=atol, rtol=rtol)
 
 
 def _check_attention_grads(fn) -> None:
     name = "scaled_dot_product_attention"
-    g = _gen(31)
+    g = gen(31)
     shapes = {"q": (1, 2, 3, 4), "k": (1, 2, 4, 4), "v": (1, 2, 4, 3)}
     q, k, v = (torch.randn(*s, generator=g, dtype=torch.float64).requires_grad_()
                for s in shapes.values())
@@ -271,7 +239,7 @@ def _check_attention_grads(fn) -> None:
 def check_attention(scaled_dot_product_attention) -> None:
     """softmax(q k^T / sqrt(d_k)) v == F.scaled_dot_product_attention; masks; stable; gradients."""
     fn = scaled_dot_product_attention
-    g = _gen(30)
+    g = gen(30)
     q = torch.randn(2, 3, 4, 8, generator=g)
     k = torch.randn(2, 3, 6, 8, generator=g)
     v = torch.randn(2, 3, 6, 5, generator=g)
@@ -542,12 +510,12 @@ def check_multi_head_attention(MultiHeadAttention) -> None:  # noqa: N803 (the l
     name = "MultiHeadAttention"
     C, H, B, T = 12, 3, 2, 5
     where = f"{name}({C}, {H})"
-    model = _build(MultiHeadAttention, where, C, H)
+    model = build(MultiHeadAttention, where, C, H)
     lins = _mha_linears(model, where, C)
     expect_true(getattr(model, "n_heads", None) == H, f"{where}: self.n_heads",
                 "store the number of heads: self.n_heads = n_heads", expected=H,
                 got=getattr(model, "n_heads", "no attribute n_heads"))
-    g = _gen(40)
+    g = gen(40)
     for lin in lins.values():
         _fill_linear(lin, g, 0.5)
     model.eval()
@@ -575,8 +543,8 @@ def check_multi_head_attention(MultiHeadAttention) -> None:  # noqa: N803 (the l
         expect_tensor(y, here, "return y alone unless return_weights=True")
         expect_shape(y, (B, T, C), here, "self-attention keeps the shape (B, T, d_model)")
         expect_finite(y, here)
-        if not _close(y, want):
-            hint = _which(y, _mha_alternatives(x, P, H, mask), default)
+        if not close(y, want):
+            hint = which(y, _mha_alternatives(x, P, H, mask), default)
             expect_close(y, want, f"{here} vs nn.MultiheadAttention with the same weights", hint,
                          atol=ATOL, rtol=RTOL)
         here = f"{where}: forward(x (2, 5, 12), {label}, return_weights=True)"
@@ -668,11 +636,11 @@ def check_sinusoidal_positions(sinusoidal_positions) -> None:
                      "dtype=torch.float32); a NumPy table converts to float64)")
         want = _pe64(n, d)
         # float32 angles t / 10000^(2i/d) for t < 64 carry rounding errors of a few 1e-6
-        if not _close(got, want, atol=1e-4, rtol=0):
+        if not close(got, want, atol=1e-4, rtol=0):
             # the first positions only, loosely: a wrong table may have huge float32 angles
-            hint = _which(got[:8], [(lambda a=a: a()[:8], h) for a, h in _pe_alternatives(n, d)],
-                          "PE[t, 2i] = sin(t / 10000^(2i/d_model)), PE[t, 2i+1] = cos(same angle)",
-                          atol=1e-2)
+            hint = which(got[:8], [(lambda a=a: a()[:8], h) for a, h in _pe_alternatives(n, d)],
+                         "PE[t, 2i] = sin(t / 10000^(2i/d_model)), PE[t, 2i+1] = cos(same angle)",
+                         atol=1e-2)
             expect_close(got, want.float(), f"{where} vs the formula in float64", hint,
                          atol=1e-4, rtol=0)
 
@@ -799,11 +767,11 @@ def check_encoder_layer(EncoderLayer) -> None:  # noqa: N803 (the learner's clas
     """Post-norm and pre-norm layers == nn.TransformerEncoderLayer with the same weights."""
     name = "EncoderLayer"
     C, H, FF, B, T = 12, 3, 20, 2, 5
-    g = _gen(50)
+    g = gen(50)
     for seed, norm_first in enumerate((False, True)):
         where = f"{name}({C}, {H}, {FF}, dropout=0.1, norm_first={norm_first})"
-        layer = _build(EncoderLayer, where, C, H, FF, dropout=0.1, norm_first=norm_first,
-                       seed=seed)
+        layer = build(EncoderLayer, where, C, H, FF, dropout=0.1, norm_first=norm_first,
+                      seed=seed)
         _encoder_parts(layer, where, C, FF, norm_first)
         _fill_encoder(layer, g)
         layer.eval()
@@ -842,10 +810,10 @@ def check_encoder_layer(EncoderLayer) -> None:  # noqa: N803 (the learner's clas
             def real(t, padded=padded, pad=pad):  # skip padded positions (PyTorch may differ)
                 return t[pad] if padded else t
 
-            if not _close(real(y), real(want)):
-                hint = _which(real(y), [(lambda a=a: real(a()), h) for a, h in
-                                        _encoder_alternatives(x, P, H, mask, norm_first, eps)],
-                              default)
+            if not close(real(y), real(want)):
+                hint = which(real(y), [(lambda a=a: real(a()), h) for a, h in
+                                       _encoder_alternatives(x, P, H, mask, norm_first, eps)],
+                             default)
                 expect_close(real(y), real(want), f"{here} vs nn.TransformerEncoderLayer("
                              f"norm_first={norm_first}) with the same weights"
                              + (" (real tokens)" if padded else ""), hint, atol=ATOL, rtol=RTOL)
@@ -1018,10 +986,10 @@ def _check_lm(CausalTransformerLM, norm_first, positions, seed):  # noqa: N803
     kw = dict(_LM, norm_first=norm_first, positions=positions)
     shown = ", ".join(f"{k}={v!r}" for k, v in kw.items())
     where = f"CausalTransformerLM({V}, {shown})"
-    model = _build(CausalTransformerLM, where, V, seed=seed, **kw)
+    model = build(CausalTransformerLM, where, V, seed=seed, **kw)
     _lm_parts(model, where, V, norm_first, positions)
     model.eval()
-    g = _gen(60 + seed)
+    g = gen(60 + seed)
     ids = torch.randint(0, V, (3, T), generator=g)
 
     def logits(x, label):
@@ -1051,36 +1019,36 @@ def _check_lm(CausalTransformerLM, norm_first, positions, seed):  # noqa: N803
                "layer; logits = head(norm(x))")
 
     def explain(got):
-        return _which(got, _lm_alternatives(model, ids, norm_first), default)
+        return which(got, _lm_alternatives(model, ids, norm_first), default)
 
     future = ids.clone()
     future[:, 6:] = (ids[:, 6:] + 1 + torch.randint(0, V - 1, (3, T - 6), generator=g)) % V
     out2, _ = logits(future, ", tokens 6.. changed")
-    if not _close(out2[:, :6], out[:, :6]):
+    if not close(out2[:, :6], out[:, :6]):
         expect_close(out2[:, :6], out[:, :6], f"{where}: logits at positions 0..5 when only "
                      "tokens 6.. change (the future must not change the past)", explain(out),
                      atol=ATOL, rtol=RTOL)
-    expect_true(not _close(out2[:, 6], out[:, 6], atol=1e-6, rtol=0),
+    expect_true(not close(out2[:, 6], out[:, 6], atol=1e-6, rtol=0),
                 f"{where}: logits at position 6 when token 6 changes", "the logits at position "
                 "t must depend on token t itself", expected="changed", got="unchanged")
     here_t = ids.clone()
     here_t[:, 3] = (ids[:, 3] + 5) % V
     out3, _ = logits(here_t, ", token 3 changed")
-    expect_true(not _close(out3[:, 3], out[:, 3], atol=1e-6, rtol=0),
+    expect_true(not close(out3[:, 3], out[:, 3], atol=1e-6, rtol=0),
                 f"{where}: logits at position 3 when only token 3 changes", explain(out)
-                if not _close(out, _lm_ref(model, ids)) else "query t must attend to key t "
+                if not close(out, _lm_ref(model, ids)) else "query t must attend to key t "
                 "(the diagonal of the mask)", expected="changed", got="unchanged")
 
     same = torch.full((1, 8), 7)
     rep, _ = logits(same, ", the same token 7 at every position")
     gap = (rep[0, 1:] - rep[0, :-1]).abs().amax().item()
     expect_true(gap > 1e-4, f"{where}: logits of a repeated token at positions 0..7",
-                explain(out) if not _close(out, _lm_ref(model, ids)) else "add the position "
+                explain(out) if not close(out, _lm_ref(model, ids)) else "add the position "
                 "embeddings to the token embeddings", expected="different at each position",
                 got=f"identical (largest difference {gap:.2g})")
 
     want = _lm_ref(model, ids)
-    if not _close(out, want):
+    if not close(out, want):
         expect_close(out, want, f"{where}: forward(ids (3, 10)) vs the model assembled from "
                      "your tok_emb, positions, layers, norm and tied head", explain(out),
                      atol=ATOL, rtol=RTOL)

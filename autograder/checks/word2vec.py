@@ -31,17 +31,16 @@ from ._common import (
     Case,
     Holds,
     Out,
+    build,
     call,
     close,
     dense_grad,
+    examine,
     expect_close,
-    expect_dtype,
     expect_equal,
-    expect_finite,
     expect_shape,
     expect_tensor,
     expect_true,
-    fail,
     gen,
     run,
     show,
@@ -59,6 +58,9 @@ __all__ = [
 ]
 
 
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+
 
 # --------------------------------------------------------------------------- 1. vocab
 
@@ -70,92 +72,118 @@ _VOCAB_SENTENCES = [
     ["a", "cat", "and", "a", "dog"],
     ["the", "end"],
 ]
+_KEPT_COUNTS = {"the": 4, "a": 2, "cat": 2, "dog": 2, "sat": 2}  # min_count=2
+_KEPT_ORDER = ["the", "a", "cat", "dog", "sat"]  # by count, ties by word
+
+
+def _sentences() -> list[list[str]]:
+    return [list(s) for s in _VOCAB_SENTENCES]
+
+
+def _is_pair(out: Any) -> bool:
+    return isinstance(out, (tuple, list)) and len(out) == 2
+
+
+def _counted(vocab) -> dict[str, int]:
+    itos, counts = vocab
+    return dict(zip(itos, counts.tolist()))
+
+
+def _missing(vocab) -> list[str]:
+    return sorted(set(_KEPT_COUNTS) - set(vocab[0]))
+
+
+def _extra(vocab) -> list[str]:
+    return sorted(set(vocab[0]) - set(_KEPT_COUNTS))
+
+
+def _sorted_by_count(vocab) -> bool:
+    by_count = [_counted(vocab)[w] for w in vocab[0]]
+    return by_count == sorted(by_count, reverse=True)
+
+
+_A_PAIR = Holds("return value", lambda out, *_: _is_pair(out), "return two things, `itos, counts`",
+                expected="a tuple (itos, counts)",
+                got=lambda out, *_: f"{type(out).__name__}: {show(out)}")
+_WORDS = Holds("itos",
+               lambda out, *_: isinstance(out[0], list) and all(isinstance(w, str) for w in out[0]),
+               "itos is a plain Python list of the words (strings), index -> word",
+               expected="a list of str",
+               got=lambda out, *_: f"{type(out[0]).__name__}: {show(out[0])}")
+
+
+def _count_of(word: str, n: int) -> Holds:
+    """A kept word is counted right (a word left out is the next rule's business)."""
+    got = lambda vocab, *_: _counted(vocab)[word]  # noqa: E731
+    sentences = Bug("you counted the sentences that contain the word, not its occurrences (a word "
+                    "may appear twice in one sentence)",
+                    when=lambda vocab, *_: (word, got(vocab)) in {("the", 3), ("a", 1)})
+    return Holds(f"count of {word!r}", lambda vocab, *_: _counted(vocab).get(word, n) == n,
+                 "count every occurrence of the word in every sentence", expected=n, got=got,
+                 bugs=[sentences])
+
+
+_KEPT = Holds(
+    "the kept words (as a set)", lambda vocab, *_: set(vocab[0]) == set(_KEPT_COUNTS),
+    "keep exactly the words whose count is >= min_count",
+    expected=sorted(_KEPT_COUNTS), got=lambda vocab, *_: sorted(vocab[0]),
+    bugs=[Bug("words seen exactly min_count times were dropped: keep count >= min_count, not "
+              "count > min_count",
+              when=lambda vocab, *_: bool(_missing(vocab)) and not _extra(vocab)
+              and all(_KEPT_COUNTS[w] == 2 for w in _missing(vocab))),
+          Bug("'a' occurs twice (in one sentence): count occurrences, not the sentences a word "
+              "appears in", when=lambda vocab, *_: "a" in _missing(vocab)),
+          Bug("words seen fewer than min_count times must be left out",
+              when=lambda vocab, *_: bool(_extra(vocab)))])
+_IN_ORDER = Holds(
+    "itos order", lambda vocab, *_: vocab[0] == _KEPT_ORDER,
+    "words with equal counts must be in alphabetical order (ties broken by word ascending); "
+    "Counter.most_common keeps first-seen order instead",
+    expected=_KEPT_ORDER, got=lambda vocab, *_: vocab[0],
+    bugs=[Bug("sort by count, most frequent word first",
+              when=lambda vocab, *_: not _sorted_by_count(vocab))])
+_ALIGNED = Holds("counts aligned with itos",
+                 lambda vocab, *_: torch.equal(vocab[1], torch.tensor([4, 2, 2, 2, 2])),
+                 "counts[i] must be the count of itos[i]",
+                 expected=torch.tensor([4, 2, 2, 2, 2]), got=lambda vocab, *_: vocab[1])
+# sentences may be a one-pass iterator (a generator reading a corpus from disk)
+_ONE_PASS = Holds(
+    "itos", lambda out, *_: _is_pair(out) and list(out[0]) == _KEPT_ORDER,
+    "sentences can be a generator, which can be iterated only once: count in a single pass "
+    "(don't loop over `sentences` twice or call len() on it)", expected=_KEPT_ORDER,
+    got=lambda out, *_: show(out[0]) if isinstance(out, (tuple, list)) else show(out))
+
+
+def _itos(out: Any) -> Any:
+    return list(out[0]) if _is_pair(out) else out
 
 
 def check_build_vocab(build_vocab) -> None:
     """Counts of occurrences, min_count inclusive, sorted by count then word."""
-    name = "build_vocab"
-    where = f"{name}(sentences, min_count=2)"
-    out = call(build_vocab, [list(s) for s in _VOCAB_SENTENCES], 2, where=where)
-    expect_true(
-        isinstance(out, (tuple, list)) and len(out) == 2, f"{where}: return value",
-        "return two things, `itos, counts`", expected="a tuple (itos, counts)",
-        got=f"{type(out).__name__}: {show(out)}",
-    )
-    itos, counts = out
-    expect_true(
-        isinstance(itos, list) and all(isinstance(w, str) for w in itos), f"{where}: itos",
-        "itos is a plain Python list of the words (strings), index -> word",
-        expected="a list of str", got=f"{type(itos).__name__}: {show(itos)}",
-    )
-    expect_tensor(counts, f"{where}: counts")
-    expect_dtype(counts, torch.long, f"{where}: counts",
-                 "counts are integers: build the tensor with dtype=torch.long")
-    expect_shape(counts, (len(itos),), f"{where}: counts",
-                 "counts[i] is the count of itos[i]: one count per kept word")
-    got_counts = dict(zip(itos, counts.tolist()))
-    want = {"the": 4, "a": 2, "cat": 2, "dog": 2, "sat": 2}
-    for word, n in want.items():
-        if word in got_counts and got_counts[word] != n:
-            hint = ("you counted the sentences that contain the word, not its occurrences "
-                    "(a word may appear twice in one sentence)"
-                    if (word, got_counts[word]) in {("the", 3), ("a", 1)}
-                    else "count every occurrence of the word in every sentence")
-            fail(f"{where}: count of {word!r}", n, got_counts[word], hint)
-    if set(itos) != set(want):
-        missing = sorted(set(want) - set(itos))
-        extra = sorted(set(itos) - set(want))
-        if missing and all(want[w] == 2 for w in missing) and not extra:
-            hint = ("words seen exactly min_count times were dropped: keep count >= min_count, "
-                    "not count > min_count")
-        elif "a" in missing:
-            hint = ("'a' occurs twice (in one sentence): count occurrences, not the sentences "
-                    "a word appears in")
-        elif extra:
-            hint = "words seen fewer than min_count times must be left out"
-        else:
-            hint = "keep exactly the words whose count is >= min_count"
-        fail(f"{where}: the kept words (as a set)", sorted(want), sorted(itos), hint)
-    expected_order = ["the", "a", "cat", "dog", "sat"]
-    if itos != expected_order:
-        by_count = [got_counts[w] for w in itos]
-        if by_count != sorted(by_count, reverse=True):
-            hint = "sort by count, most frequent word first"
-        else:
-            hint = ("words with equal counts must be in alphabetical order (ties broken by "
-                    "word ascending); Counter.most_common keeps first-seen order instead")
-        fail(f"{where}: itos order", expected_order, itos, hint)
-    expect_equal(counts, torch.tensor([4, 2, 2, 2, 2]), f"{where}: counts aligned with itos",
-                 "counts[i] must be the count of itos[i]")
-
-    # sentences may be a one-pass iterator (a generator reading a corpus from disk)
-    where = f"{name}(a generator of sentences, min_count=2)"
-    out = call(build_vocab, (list(s) for s in _VOCAB_SENTENCES), 2, where=where)
-    expect_true(
-        isinstance(out, (tuple, list)) and len(out) == 2 and list(out[0]) == expected_order,
-        f"{where}: itos",
-        "sentences can be a generator, which can be iterated only once: count in a single "
-        "pass (don't loop over `sentences` twice or call len() on it)",
-        expected=expected_order, got=show(out[0]) if isinstance(out, (tuple, list)) else show(out),
-    )
-
-    # the default min_count is 5
-    where = f"{name}(sentences)  # default min_count"
-    sentences = [["often"] * 5 + ["rare"] * 4, ["never"]]
-    out = call(build_vocab, sentences, where=where)
-    got = list(out[0]) if isinstance(out, (tuple, list)) and len(out) == 2 else out
-    expect_true(got == ["often"], f"{where}: itos",
-                "the default is min_count=5, and a word seen exactly 5 times is kept",
-                expected=["often"], got=show(got))
-
-    # nothing passes min_count: still a list and a LongTensor of shape (0,)
-    where = f"{name}(sentences, min_count=100)"
-    itos, counts = call(build_vocab, [list(s) for s in _VOCAB_SENTENCES], 100, where=where)
-    expect_equal(list(itos), [], f"{where}: itos")
-    expect_shape(counts, (0,), f"{where}: counts")
-    expect_dtype(counts, torch.long, f"{where}: counts",
-                 "torch.tensor([]) is float32: pass dtype=torch.long so an empty vocabulary "
-                 "still has integer counts")
+    where = "build_vocab(sentences, min_count=2)"
+    (vocab,) = run(Case(where, build_vocab, (_sentences(), 2), holds=[_A_PAIR, _WORDS]))
+    # counts is the second of the pair, and its shape depends on the first: checked here
+    Out(dtype=torch.long, shape=(len(vocab[0]),),
+        dtype_hint="counts are integers: build the tensor with dtype=torch.long",
+        shape_hint="counts[i] is the count of itos[i]: one count per kept word",
+        ).verify(vocab[1], f"{where}: counts")
+    where_empty = "build_vocab(sentences, min_count=100)"  # nothing passes min_count
+    examine(where, vocab, holds=[*[_count_of(w, n) for w, n in _KEPT_COUNTS.items()],
+                                 _KEPT, _IN_ORDER, _ALIGNED])
+    *_, empty = run(
+        Case("build_vocab(a generator of sentences, min_count=2)", build_vocab,
+             ((list(s) for s in _VOCAB_SENTENCES), 2), holds=[_ONE_PASS]),
+        Case("build_vocab(sentences)  # default min_count", build_vocab,
+             ([["often"] * 5 + ["rare"] * 4, ["never"]],),
+             holds=[Holds("itos", lambda out, *_: _itos(out) == ["often"],
+                          "the default is min_count=5, and a word seen exactly 5 times is kept",
+                          expected=["often"], got=lambda out, *_: show(_itos(out)))]),
+        Case(where_empty, build_vocab, (_sentences(), 100), view=lambda out: list(out[0]), want=[],
+             exact=True, what="itos"))
+    # still a list and a LongTensor of shape (0,)
+    Out(shape=(0,)).verify(empty[1], f"{where_empty}: counts")
+    Out(dtype=torch.long, dtype_hint="torch.tensor([]) is float32: pass dtype=torch.long so an "
+        "empty vocabulary still has integer counts").verify(empty[1], f"{where_empty}: counts")
 
 
 # ----------------------------------------------------------------------- 2. subsample
@@ -201,7 +229,7 @@ def check_keep_probability(keep_probability) -> None:
                         "and return a float tensor", shape_hint="one keep probability per word")
     want = lambda c, t: _keep(_freq(c), t).clamp(max=1.0)  # noqa: E731
     run(*[Case(f"keep_probability(counts, sample={t:g})", keep_probability, (counts, t),
-               keeps={"counts": counts},
+               keeps={"the input counts": counts},
                keeps_hint="don't modify `counts` in place; compute a new tensor",
                out=probabilities, want=want, bugs=_KEEP_BUGS,
                hint="f is count / total; keep probability (sqrt(f/t) + 1) * t/f, at most 1")
@@ -212,154 +240,238 @@ def check_keep_probability(keep_probability) -> None:
 
 # --------------------------------------------------------------------------- 3. pairs
 
+_OFFSET = 100  # ids are positions + 100, so returning positions shows up
+
+
+def _ids(T: int) -> torch.Tensor:
+    return torch.arange(T) + _OFFSET
+
+
 def _pair_rows(pairs: torch.Tensor) -> list[tuple[int, int]]:
     return sorted(map(tuple, pairs.tolist()))
 
 
-def check_skipgram_pairs(skipgram_pairs) -> None:
-    """Dynamic symmetric window, ids not positions, no self pairs, vectorised."""
-    name = "skipgram_pairs"
-    offset = 100  # ids are positions + 100, so returning positions shows up
+def _neighbour_pairs(ids: torch.Tensor) -> list[tuple[int, int]]:
+    """The pairs of window=1 (every b_i is 1): each token with each neighbour, sorted."""
+    v = ids.tolist()
+    return sorted(list(zip(v, v[1:])) + list(zip(v[1:], v)))
 
-    # window=1: b is always 1, so exactly the two neighbours of every token
-    T = 6
-    ids = torch.arange(T) + offset
-    where = f"{name}(ids={ids.tolist()}, window=1)"
-    pairs = call(skipgram_pairs, ids, 1, gen(0), where=where)
-    expect_tensor(pairs, where)
-    expect_dtype(pairs, torch.long, where, "pairs are word ids: a LongTensor")
-    expect_shape(pairs, (None, 2), where, "one row per pair: (center, context)")
-    got = _pair_rows(pairs)
-    want = sorted([(i + offset, i + 1 + offset) for i in range(T - 1)]
-                  + [(i + 1 + offset, i + offset) for i in range(T - 1)])
-    if got != want:
-        if not got:
-            hint = ("no pairs at all: with window=1 every b_i is 1, so each token is paired "
-                    "with its neighbours (draw b from 1..window; torch.randint's upper bound "
-                    "is exclusive)")
-        elif int(pairs.max()) < T:
-            hint = "the pairs hold positions; return the ids at those positions"
-        elif any(c == o for c, o in got):
-            hint = "a word was paired with itself: skip offset 0"
-        elif set(got) < set(want) and all(o > c for c, o in got):
-            hint = "only the right-hand context is paired; the window is symmetric: also j = i - d"
-        elif set(got) < set(want) and all(o < c for c, o in got):
-            hint = "only the left-hand context is paired; the window is symmetric: also j = i + d"
-        elif len(got) > len(set(got)):
-            hint = "some pairs appear twice"
-        elif any(abs(c - o) > 1 for c, o in got):
-            hint = "with window=1 only immediate neighbours are contexts (|i - j| <= b <= window)"
-        else:
-            hint = "pair each position i with each j != i such that |i - j| <= b_i"
-        fail(f"{where}: the set of (center, context) rows", show(want), show(got), hint)
 
-    # the window can be larger than the sequence; a single token has no pairs
-    for T, window in ((3, 5), (1, 3)):
-        ids = torch.arange(T) + offset
-        where = f"{name}(ids={ids.tolist()}, window={window})"
-        pairs = call(skipgram_pairs, ids, window, gen(1), where=where,
-                     hint="a sequence shorter than the window, even a single token, must "
-                     "work: stay inside the sequence, and return an empty (0, 2) LongTensor "
-                     "when there is no pair")
-        expect_shape(pairs, (None, 2), where,
-                     "pairs must stay inside the sequence, and a sequence shorter than the "
-                     "window (even one token) must work: return a (0, 2) tensor when empty")
-        rows = _pair_rows(pairs)
-        possible = {(i + offset, j + offset) for i in range(T) for j in range(T) if i != j}
-        neighbours = {(c, o) for c, o in possible if abs(c - o) == 1}
-        expect_true(set(rows) <= possible and neighbours <= set(rows)
-                    and len(rows) == len(set(rows)), f"{where}: rows",
-                    "pairs stay inside the sequence (no wrap-around, no padding), every "
-                    "neighbour is a context, and no pair is repeated",
-                    expected=f"distinct pairs of {sorted(possible)}, all neighbours included",
-                    got=show(rows))
+def _among_neighbours(pairs: torch.Tensor, ids: torch.Tensor, right: bool) -> bool:
+    """Only some of the window=1 pairs, all with the context on one side."""
+    rows = _pair_rows(pairs)
+    return (set(rows) < set(_neighbour_pairs(ids))
+            and all((o > c) if right else (o < c) for c, o in rows))
 
-    # long sequence: structure, randomness, the dynamic window
-    T, W = 20000, 5
-    ids = torch.arange(T) + offset
-    where = f"{name}(ids of length {T}, window={W}, generator=seeded)"
-    pairs = call(skipgram_pairs, ids, W, gen(2), where=where)
-    expect_shape(pairs, (None, 2), where)
-    again = call(skipgram_pairs, ids, W, gen(2), where=where)
-    expect_true(
-        isinstance(again, torch.Tensor) and torch.equal(pairs, again),
-        f"{where}: calling twice with generators seeded alike", "pass `generator=generator` "
-        "to the torch random function that draws the window sizes, so that a seeded "
-        "generator gives reproducible pairs", expected="identical pairs",
-        got="different pairs",
-    )
-    pos = pairs - offset
-    expect_true(bool(((pos >= 0) & (pos < T)).all()), f"{where}: ids",
-                "every center and context is a token of the sequence (ids[i], not i)",
-                expected=f"ids between {offset} and {offset + T - 1}",
-                got=f"values from {int(pairs.min())} to {int(pairs.max())}")
-    center, context = pos[:, 0], pos[:, 1]
-    d = context - center
-    expect_true(not bool((d == 0).any()), f"{where}: self pairs",
-                "a word was paired with itself: offsets start at 1",
-                expected="no (i, i) pair", got=f"{int((d == 0).sum())} self pairs")
-    expect_true(bool((d.abs() <= W).all()), f"{where}: distances",
-                "contexts lie within `window` positions of the center",
-                expected=f"|i - j| <= {W}", got=f"max |i - j| = {int(d.abs().max())}")
-    unique = torch.unique(pos[:, 0] * T + pos[:, 1]).numel()
-    expect_true(unique == pos.shape[0], f"{where}: duplicates", "each (i, j) pair appears once",
-                expected=f"{pos.shape[0]} distinct pairs", got=f"{unique} distinct pairs")
-    # per center i (away from the ends) the contexts must be exactly i-b..i+b, b in 1..W
+
+# skipgram_pairs(ids, window=1, generator): symptom -> likely bug
+_WINDOW_1_BUGS = [
+    Bug("no pairs at all: with window=1 every b_i is 1, so each token is paired with its "
+        "neighbours (draw b from 1..window; torch.randint's upper bound is exclusive)",
+        when=lambda pairs, *_: not _pair_rows(pairs)),
+    Bug("the pairs hold positions; return the ids at those positions",
+        when=lambda pairs, ids, *_: int(pairs.max()) < len(ids)),
+    Bug("a word was paired with itself: skip offset 0",
+        when=lambda pairs, *_: any(c == o for c, o in _pair_rows(pairs))),
+    Bug("only the right-hand context is paired; the window is symmetric: also j = i - d",
+        when=lambda pairs, ids, *_: _among_neighbours(pairs, ids, right=True)),
+    Bug("only the left-hand context is paired; the window is symmetric: also j = i + d",
+        when=lambda pairs, ids, *_: _among_neighbours(pairs, ids, right=False)),
+    Bug("some pairs appear twice",
+        when=lambda pairs, *_: len(_pair_rows(pairs)) > len(set(_pair_rows(pairs)))),
+    Bug("with window=1 only immediate neighbours are contexts (|i - j| <= b <= window)",
+        when=lambda pairs, *_: any(abs(c - o) > 1 for c, o in _pair_rows(pairs))),
+]
+
+
+def _possible(ids: torch.Tensor) -> set[tuple[int, int]]:
+    return {(a, b) for a in ids.tolist() for b in ids.tolist() if a != b}
+
+
+def _inside(pairs: torch.Tensor, ids: torch.Tensor) -> bool:
+    """Distinct pairs of the sequence's own tokens, every neighbour among them."""
+    rows, possible = _pair_rows(pairs), _possible(ids)
+    neighbours = {(c, o) for c, o in possible if abs(c - o) == 1}
+    return set(rows) <= possible and neighbours <= set(rows) and len(rows) == len(set(rows))
+
+
+_SHORT = ("pairs must stay inside the sequence, and a sequence shorter than the window (even one "
+          "token) must work: return a (0, 2) tensor when empty")
+_INSIDE = Holds("rows", lambda pairs, ids, *_: _inside(pairs, ids),
+                "pairs stay inside the sequence (no wrap-around, no padding), every neighbour is a "
+                "context, and no pair is repeated",
+                expected=lambda pairs, ids, *_: f"distinct pairs of {sorted(_possible(ids))}, all "
+                "neighbours included", got=lambda pairs, *_: show(_pair_rows(pairs)))
+
+
+def _offsets(pairs: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) center positions and (N,) offsets j - i of the contexts."""
+    pos = pairs - int(ids[0])
+    return pos[:, 0], pos[:, 1] - pos[:, 0]
+
+
+def _windows(pairs: torch.Tensor, ids: torch.Tensor, window: int):
+    """For each center away from the ends: its number of contexts, its farthest context and
+    its number of contexts on the left; each (T - 2 * window,)."""
+    (center, d), T = _offsets(pairs, ids), len(ids)
     n = torch.bincount(center, minlength=T)
     reach = torch.zeros(T, dtype=torch.long).scatter_reduce(
         0, center, d.abs(), reduce="amax", include_self=True)
     left = torch.zeros(T, dtype=torch.long).index_add(0, center, (d < 0).long())
-    inner = slice(W, T - W)
-    n, reach, left = n[inner], reach[inner], left[inner]
-    if bool((n == 0).any()):
-        i = int((n == 0).nonzero()[0]) + W
-        fail(f"{where}: contexts of position {i}", "at least the two neighbours (b >= 1)",
-             "no pair", "the window size b is drawn from 1..window: 0 is not a window "
-             "(torch.randint's upper bound is exclusive)")
-    bad = (n != 2 * reach) | (left * 2 != n)
-    if bool(bad.any()):
-        k = int(bad.nonzero()[0])
-        i = k + W
-        sel = center == i
-        offsets = sorted(d[sel].tolist())
-        b = int(reach[k])
-        if int(left[k]) == 0 or int(left[k]) == int(n[k]):
-            hint = ("the window is one-sided: pair the center with the words on both sides, "
-                    "j = i - d and j = i + d")
-        else:
-            hint = ("each center i gets its own window b_i, and its contexts are all of "
-                    "i-b_i..i+b_i (both sides use the same b_i, the one of the CENTER)")
-        fail(f"{where}: context offsets j - i of the center at position {i}",
-             f"{list(range(-b, 0)) + list(range(1, b + 1))} for some b in 1..{W}",
-             str(offsets), hint)
-    sizes = torch.bincount(reach, minlength=W + 1)[1:].double()
-    if int((sizes > 0).sum()) == 1:
-        fail(f"{where}: window sizes b_i of the centers",
-             f"b_i drawn uniformly from 1..{W}, independently for every position",
-             f"every center used b = {int(reach[0])}",
-             "the window size is the same for every center (fixed, or drawn once); "
-             "word2vec draws b_i at random for each center (the dynamic window), so nearer "
-             "words are paired more often")
-    hist = torch.bincount(d.abs(), minlength=W + 1)[1:].double()
-    got_p = hist / hist.sum()
-    want_p = torch.arange(W, 0, -1).double() / (W * (W + 1) / 2)
-    if not bool(((got_p - want_p).abs() < 0.02).all()):
-        if hist[-1] == 0:
-            hint = (f"no pair at distance {W}: draw b uniformly from 1..window inclusive "
-                    "(torch.randint's upper bound is exclusive)")
-        else:
-            hint = ("draw b_i uniformly from 1..window for each center; then a context at "
-                    "distance d is kept with probability (window - d + 1) / window")
-        fail(f"{where}: share of pairs at distance d = 1..{W}",
-             "[" + ", ".join(f"{p:.3f}" for p in want_p.tolist()) + "]  (proportional to W-d+1)",
-             "[" + ", ".join(f"{p:.3f}" for p in got_p.tolist()) + "]", hint)
+    inner = slice(window, T - window)
+    return n[inner], reach[inner], left[inner]
 
-    # generator=None must work too (uses the global generator)
-    where = f"{name}(ids, window=2)  # no generator"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        pairs = call(skipgram_pairs, torch.arange(10), 2, where=where)
-    expect_shape(pairs, (None, 2), where, "generator defaults to None: torch's global generator")
+
+def _lonely(pairs, ids, window) -> torch.Tensor:
+    return _windows(pairs, ids, window)[0] == 0
+
+
+def _lopsided(pairs, ids, window) -> torch.Tensor:
+    """Centers whose contexts are not exactly i-b..i+b for one b."""
+    n, reach, left = _windows(pairs, ids, window)
+    return (n != 2 * reach) | (left * 2 != n)
+
+
+def _first(mask: torch.Tensor) -> int:
+    return int(mask.nonzero()[0])
+
+
+def _lopsided_center(pairs, ids, window) -> dict[str, Any]:
+    """The first lopsided center: its position i, farthest context b, contexts n, left ones."""
+    k = _first(_lopsided(pairs, ids, window))
+    n, reach, left = (int(t[k]) for t in _windows(pairs, ids, window))
+    return {"i": k + window, "b": reach, "n": n, "left": left}
+
+
+def _offsets_of(pairs, ids, i: int) -> list[int]:
+    center, d = _offsets(pairs, ids)
+    return sorted(d[center == i].tolist())
+
+
+def _distances(pairs, ids, window) -> torch.Tensor:
+    """(window,) how many pairs lie at distance d = 1..window."""
+    return torch.bincount(_offsets(pairs, ids)[1].abs(), minlength=window + 1)[1:].double()
+
+
+def _triangle(window: int) -> torch.Tensor:
+    """The share of pairs at distance d under the dynamic window: proportional to W - d + 1."""
+    return torch.arange(window, 0, -1).double() / (window * (window + 1) / 2)
+
+
+def _shares(pairs, ids, window) -> torch.Tensor:
+    hist = _distances(pairs, ids, window)
+    return hist / hist.sum()
+
+
+def _one_size(pairs, ids, window) -> bool:
+    reach = _windows(pairs, ids, window)[1]
+    return int((torch.bincount(reach, minlength=window + 1)[1:] > 0).sum()) == 1
+
+
+# what must hold of skipgram_pairs(ids of a long sequence, window, generator)
+_DYNAMIC_WINDOW = [
+    Holds("ids", lambda pairs, ids, *_: bool(((pairs >= ids[0]) & (pairs <= ids[-1])).all()),
+          "every center and context is a token of the sequence (ids[i], not i)",
+          expected=lambda pairs, ids, *_: f"ids between {int(ids[0])} and {int(ids[-1])}",
+          got=lambda pairs, *_: f"values from {int(pairs.min())} to {int(pairs.max())}"),
+    Holds("self pairs", lambda pairs, ids, *_: not bool((_offsets(pairs, ids)[1] == 0).any()),
+          "a word was paired with itself: offsets start at 1", expected="no (i, i) pair",
+          got=lambda pairs, ids, *_: f"{int((_offsets(pairs, ids)[1] == 0).sum())} self pairs"),
+    Holds("distances", lambda pairs, ids, w, _: bool((_offsets(pairs, ids)[1].abs() <= w).all()),
+          "contexts lie within `window` positions of the center",
+          expected=lambda pairs, ids, w, _: f"|i - j| <= {w}",
+          got=lambda pairs, ids, *_: f"max |i - j| = {int(_offsets(pairs, ids)[1].abs().max())}"),
+    Holds("duplicates", lambda pairs, ids, *_: _distinct(pairs, ids) == len(pairs),
+          "each (i, j) pair appears once",
+          expected=lambda pairs, *_: f"{len(pairs)} distinct pairs",
+          got=lambda pairs, ids, *_: f"{_distinct(pairs, ids)} distinct pairs"),
+    # per center i (away from the ends) the contexts must be exactly i-b..i+b, b in 1..window
+    Holds(lambda pairs, ids, w, _: f"contexts of position {_first(_lonely(pairs, ids, w)) + w}",
+          lambda pairs, ids, w, _: not bool(_lonely(pairs, ids, w).any()),
+          "the window size b is drawn from 1..window: 0 is not a window (torch.randint's upper "
+          "bound is exclusive)", expected="at least the two neighbours (b >= 1)", got="no pair"),
+    Holds(lambda pairs, ids, w, _: "context offsets j - i of the center at position "
+          f"{_lopsided_center(pairs, ids, w)['i']}",
+          lambda pairs, ids, w, _: not bool(_lopsided(pairs, ids, w).any()),
+          "each center i gets its own window b_i, and its contexts are all of i-b_i..i+b_i (both "
+          "sides use the same b_i, the one of the CENTER)",
+          expected=lambda pairs, ids, w, _: _offset_range(_lopsided_center(pairs, ids, w)["b"], w),
+          got=lambda pairs, ids, w, _: str(
+              _offsets_of(pairs, ids, _lopsided_center(pairs, ids, w)["i"])),
+          bugs=[Bug("the window is one-sided: pair the center with the words on both sides, "
+                    "j = i - d and j = i + d",
+                    when=lambda pairs, ids, w, _: _lopsided_center(pairs, ids, w)["left"]
+                    in (0, _lopsided_center(pairs, ids, w)["n"]))]),
+    Holds("window sizes b_i of the centers", lambda pairs, ids, w, _: not _one_size(pairs, ids, w),
+          "the window size is the same for every center (fixed, or drawn once); word2vec draws "
+          "b_i at random for each center (the dynamic window), so nearer words are paired more "
+          "often",
+          expected=lambda pairs, ids, w, _: f"b_i drawn uniformly from 1..{w}, independently for "
+          "every position",
+          got=lambda pairs, ids, w, _:
+          f"every center used b = {int(_windows(pairs, ids, w)[1][0])}"),
+    Holds(lambda pairs, ids, w, _: f"share of pairs at distance d = 1..{w}",
+          lambda pairs, ids, w, _:
+          bool(((_shares(pairs, ids, w) - _triangle(w)).abs() < 0.02).all()),
+          "draw b_i uniformly from 1..window for each center; then a context at distance d is "
+          "kept with probability (window - d + 1) / window",
+          expected=lambda pairs, ids, w, _: f"{_floats(_triangle(w))}  (proportional to W-d+1)",
+          got=lambda pairs, ids, w, _: _floats(_shares(pairs, ids, w)),
+          bugs=[Bug(lambda pairs, ids, w, _: f"no pair at distance {w}: draw b uniformly from "
+                    "1..window inclusive (torch.randint's upper bound is exclusive)",
+                    when=lambda pairs, ids, w, _: _distances(pairs, ids, w)[-1] == 0)]),
+]
+
+
+def _distinct(pairs, ids) -> int:
+    pos = pairs - int(ids[0])
+    return torch.unique(pos[:, 0] * len(ids) + pos[:, 1]).numel()
+
+
+def _offset_range(b: int, window: int) -> str:
+    return f"{list(range(-b, 0)) + list(range(1, b + 1))} for some b in 1..{window}"
+
+
+def _under_seed(fn, seed: int):
+    """`fn` run under a fixed global seed, leaving the learner's global RNG as it was."""
+    def seeded(*args, **kwargs):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return fn(*args, **kwargs)
+    return seeded
+
+
+def check_skipgram_pairs(skipgram_pairs) -> None:
+    """Dynamic symmetric window, ids not positions, no self pairs, vectorised."""
+    where_long = "skipgram_pairs(ids of length 20000, window=5, generator=seeded)"
+    same_again = Holds(
+        "calling twice with generators seeded alike",
+        lambda pairs, ids, window, _: _same(pairs, call(skipgram_pairs, ids, window, gen(2),
+                                                        where=where_long)),
+        "pass `generator=generator` to the torch random function that draws the window sizes, so "
+        "that a seeded generator gives reproducible pairs",
+        expected="identical pairs", got="different pairs")
+    no_generator = "generator defaults to None: torch's global generator"
+    run(Case(f"skipgram_pairs(ids={_ids(6).tolist()}, window=1)", skipgram_pairs,
+             (_ids(6), 1, gen(0)),
+             out=Out(dtype=torch.long, shape=(None, 2),
+                     dtype_hint="pairs are word ids: a LongTensor",
+                     shape_hint="one row per pair: (center, context)"),
+             view=_pair_rows, want=lambda ids, *_: _neighbour_pairs(ids), exact=True,
+             what="the set of (center, context) rows", bugs=_WINDOW_1_BUGS,
+             hint="pair each position i with each j != i such that |i - j| <= b_i"),
+        # the window can be larger than the sequence; a single token has no pairs
+        *[Case(f"skipgram_pairs(ids={_ids(T).tolist()}, window={window})", skipgram_pairs,
+               (_ids(T), window, gen(1)), out=Out(shape=(None, 2), hint=_SHORT, shape_hint=_SHORT),
+               call_hint="a sequence shorter than the window, even a single token, must work: stay "
+               "inside the sequence, and return an empty (0, 2) LongTensor when there is no pair",
+               holds=[_INSIDE]) for T, window in ((3, 5), (1, 3))],
+        # long sequence: structure, randomness, the dynamic window
+        Case(where_long, skipgram_pairs, (_ids(20000), 5, gen(2)), out=Out(shape=(None, 2)),
+             holds=[same_again, *_DYNAMIC_WINDOW]),
+        Case("skipgram_pairs(ids, window=2)  # no generator", _under_seed(skipgram_pairs, 0),
+             (torch.arange(10), 2), out=Out(shape=(None, 2), hint=no_generator,
+                                            shape_hint=no_generator)))
 
 
 # --------------------------------------------------------------------------- 4. noise
@@ -416,10 +528,11 @@ def check_noise(noise_distribution, sample_negatives) -> None:
     """Unigram^0.75, renormalised; samples drawn from it with replacement."""
     counts = torch.tensor([400, 100, 30, 5, 1, 0], dtype=torch.long)
     run(*[Case(f"noise_distribution(counts={counts.tolist()}, power={power})",
-               noise_distribution, (counts, power), keeps={"counts": counts},
+               noise_distribution, (counts, power), keeps={"the input counts": counts},
                keeps_hint="don't modify `counts` in place",
                out=Out(dtype=FLOATS, shape=tuple(counts.shape), finite=True,
-                       dtype_hint="probabilities are floats", shape_hint="one probability per word"),
+                       dtype_hint="probabilities are floats",
+                       shape_hint="one probability per word"),
                want=_unigram, bugs=_noise_bugs(power),
                hint="p_i is count_i ** power, divided by the sum over all words")
           for power in (0.75, 1.0, 0.5)])
@@ -451,14 +564,11 @@ def check_noise(noise_distribution, sample_negatives) -> None:
                                  "(replacement=True); a frequent word can be drawn several "
                                  "times as a negative", when=lambda ids, *_: _repeats(ids) == 0),
                              Bug("the ids look uniform: draw them with the probabilities in "
-                                 "`noise`", when=lambda ids, noise, *_: _looks_uniform(ids, noise))]),
+                                 "`noise`",
+                                 when=lambda ids, noise, *_: _looks_uniform(ids, noise))]),
              ]),
         *[Case(f"sample_negatives(noise, shape={s})", sample_negatives, (noise, s, gen(3)),
                out=_word_ids(s), holds=[_IN_VOCABULARY]) for s in ((7,), (2, 3), (2, 3, 4))])
-
-
-def _same(a: Any, b: Any) -> bool:
-    return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
 
 
 # ---------------------------------------------------------------------------- 5. loss
@@ -529,8 +639,9 @@ def check_sgns_loss(sgns_loss) -> None:
         leaves = tuple(t.clone().requires_grad_(True) for t in inputs)
         where = f"sgns_loss(center {B}x{D}, context {B}x{D}, negatives {B}x{K}x{D})"
         (loss,) = run(Case(
-            where, sgns_loss, leaves, out=Out(dtype=FLOATS, shape=(),
-                                              shape_hint="the loss is a scalar: average over the batch"),
+            where, sgns_loss, leaves,
+            out=Out(dtype=FLOATS, shape=(),
+                    shape_hint="the loss is a scalar: average over the batch"),
             call_hint="shapes: center (B, D), context (B, D), negatives (B, K, D); to score the "
             "K negatives of row b against center b, center needs a K axis (B, 1, D), or use "
             "torch.bmm", want=_sgns, atol=1e-5, rtol=1e-5, bugs=_LOSS_BUGS,
@@ -539,9 +650,11 @@ def check_sgns_loss(sgns_loss) -> None:
                          "the loss must stay in the autograd graph: no .item(), no "
                          "torch.tensor(...) around it, no torch.no_grad()",
                          expected="a loss with grad_fn", got="a tensor without grad_fn")]))
-        for (got, want), label in zip(_gradients(where, loss, *leaves), ("center", "context", "negatives")):
+        labels = ("center", "context", "negatives")
+        for (got, want), label in zip(_gradients(where, loss, *leaves), labels):
             expect_close(got, want, f"{where}: gradient w.r.t. {label}", "the loss value is right "
-                         "but its gradient is not: don't detach any part of it", atol=1e-5, rtol=1e-4)
+                         "but its gradient is not: don't detach any part of it",
+                         atol=1e-5, rtol=1e-4)
 
     # |logit| = 100 in both directions: finite, and still the right value
     for sign in (-1.0, 1.0):
@@ -558,149 +671,201 @@ def check_sgns_loss(sgns_loss) -> None:
 
 # --------------------------------------------------------------------------- 6. model
 
-def _embedding(model, attr: str, where: str) -> nn.Embedding:
-    emb = getattr(model, attr, None)
-    expect_true(isinstance(emb, nn.Embedding), f"{where}: self.{attr}",
-                f"create self.{attr} = nn.Embedding(vocab_size, dim) in __init__",
-                expected="an nn.Embedding", got=type(emb).__name__ if emb is not None
-                else f"no attribute {attr!r}")
-    return emb
+def _table(model, attr: str) -> Any:
+    return getattr(model, attr, None)
+
+
+def _an_embedding(attr: str) -> Holds:
+    return Holds(f"self.{attr}", lambda model, *_: isinstance(_table(model, attr), nn.Embedding),
+                 f"create self.{attr} = nn.Embedding(vocab_size, dim) in __init__",
+                 expected="an nn.Embedding",
+                 got=lambda model, *_: type(_table(model, attr)).__name__
+                 if _table(model, attr) is not None else f"no attribute {attr!r}")
+
+
+_TWO_EMBEDDINGS = [_an_embedding("in_embed"), _an_embedding("out_embed")]
+_SEPARATE = Holds(
+    "in_embed and out_embed", lambda m, *_: m.in_embed is not m.out_embed
+    and m.in_embed.weight.data_ptr() != m.out_embed.weight.data_ptr(),
+    "word2vec keeps TWO tables: input (center) vectors and output (context) vectors; create "
+    "two separate nn.Embedding", expected="two separate tables", got="one shared table")
+
+
+def _weight_shape(attr: str, shape: tuple[int, int]) -> Holds:
+    return Holds(f"{attr}.weight: shape",
+                 lambda m, *_: tuple(_table(m, attr).weight.shape) == shape,
+                 "nn.Embedding(vocab_size, dim): one row per word", expected=str(shape),
+                 got=lambda m, *_: str(tuple(_table(m, attr).weight.shape)))
+
+
+def _word2vec_init(w: torch.Tensor) -> dict[str, float]:
+    """word2vec C: in_embed uniform in [-0.5/dim, 0.5/dim], so std = bound * 2 / sqrt(12)."""
+    bound = 0.5 / w.shape[1]
+    return {"bound": bound, "std": bound * 2 / math.sqrt(12)}
+
+
+def _uniform_like_word2vec(w: torch.Tensor) -> bool:
+    w, want = w.detach().double(), _word2vec_init(w)
+    return (w.abs().max().item() <= want["bound"] * (1 + 1e-5)
+            and abs(w.std().item() - want["std"]) < 0.05 * want["std"]
+            and abs(w.mean().item()) < 0.05 * want["std"])
+
+
+def _init_stats(w: torch.Tensor) -> str:
+    w = w.detach().double()
+    return (f"values in [{w.min().item():.3g}, {w.max().item():.3g}], std {w.std().item():.3g}, "
+            f"mean {w.mean().item():.3g}")
+
+
+_IN_INIT = Holds(
+    "in_embed init", lambda m, *_: _uniform_like_word2vec(m.in_embed.weight),
+    "initialise in_embed uniformly in [-0.5/dim, 0.5/dim]",
+    expected=lambda m, *_: "uniform in [-{bound:.3g}, {bound:.3g}]: std {std:.3g}, mean 0".format(
+        **_word2vec_init(m.in_embed.weight)),
+    got=lambda m, *_: _init_stats(m.in_embed.weight),
+    bugs=[Bug("with both tables at zero every gradient is zero and nothing ever trains: "
+              "initialise in_embed uniformly in [-0.5/dim, 0.5/dim]",
+              when=lambda m, *_: bool((m.in_embed.weight == 0).all())),
+          Bug("this looks like nn.Embedding's default N(0, 1) init; word2vec initialises "
+              "in_embed uniformly in [-0.5/dim, 0.5/dim]",
+              when=lambda m, *_: m.in_embed.weight.detach().double().std().item() > 0.5)])
+_OUT_ZERO = Holds(
+    "out_embed init", lambda m, *_: bool((m.out_embed.weight == 0).all()),
+    "word2vec C starts the output vectors at zero (nn.init.zeros_)", expected="all zeros",
+    got=lambda m, *_: f"values from {m.out_embed.weight.min().item():.3g} to "
+    f"{m.out_embed.weight.max().item():.3g}")
+
+
+def _sparse(attr: str, sparse: bool) -> Holds:
+    return Holds(f"{attr}.sparse", lambda m, *_: _table(m, attr).sparse == sparse,
+                 "pass sparse=sparse to both nn.Embedding (sparse gradients make training with "
+                 "SparseAdam or SGD much faster for big vocabularies)",
+                 expected=sparse, got=lambda m, *_: _table(m, attr).sparse)
+
+
+_SKIPGRAM_MODULE = "class SkipGram(nn.Module) and call super().__init__() first"
 
 
 def check_skipgram_model(SkipGram) -> None:  # noqa: N803 (the learner's class)
     """Two tables, word2vec init, loss via SGNS, gradients only on the rows used."""
-    name = "SkipGram"
-    V, D = 2000, 50
-    where = f"{name}({V}, {D})"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = call(SkipGram, V, D, where=where)
-    expect_true(isinstance(model, nn.Module), where, "class SkipGram(nn.Module) and call "
-                "super().__init__() first", expected="an nn.Module", got=type(model).__name__)
-    inp = _embedding(model, "in_embed", where)
-    out = _embedding(model, "out_embed", where)
-    expect_true(inp is not out and inp.weight.data_ptr() != out.weight.data_ptr(),
-                f"{where}: in_embed and out_embed",
-                "word2vec keeps TWO tables: input (center) vectors and output (context) "
-                "vectors; create two separate nn.Embedding", expected="two separate tables",
-                got="one shared table")
-    for emb, label in ((inp, "in_embed"), (out, "out_embed")):
-        expect_shape(emb.weight, (V, D), f"{where}: {label}.weight",
-                     "nn.Embedding(vocab_size, dim): one row per word")
-    w = inp.weight.detach().double()
-    bound = 0.5 / D
-    std = bound * 2 / math.sqrt(12)
-    ok = (w.abs().max().item() <= bound * (1 + 1e-5) and abs(w.std().item() - std) < 0.05 * std
-          and abs(w.mean().item()) < 0.05 * std)
-    if not ok:
-        if bool((w == 0).all()):
-            hint = ("with both tables at zero every gradient is zero and nothing ever "
-                    "trains: initialise in_embed uniformly in [-0.5/dim, 0.5/dim]")
-        elif w.std().item() > 0.5:
-            hint = ("this looks like nn.Embedding's default N(0, 1) init; word2vec initialises "
-                    "in_embed uniformly in [-0.5/dim, 0.5/dim]")
-        else:
-            hint = "initialise in_embed uniformly in [-0.5/dim, 0.5/dim]"
-        fail(f"{where}: in_embed init",
-             f"uniform in [-{bound:.3g}, {bound:.3g}]: std {std:.3g}, mean 0",
-             f"values in [{w.min().item():.3g}, {w.max().item():.3g}], std {w.std().item():.3g}, "
-             f"mean {w.mean().item():.3g}", hint)
-
-    w = out.weight.detach()
-    expect_true(bool((w == 0).all()), f"{where}: out_embed init",
-                "word2vec C starts the output vectors at zero (nn.init.zeros_)",
-                expected="all zeros", got=f"values from {w.min().item():.3g} to {w.max().item():.3g}")
-
+    where = "SkipGram(2000, 50)"
+    model = build(SkipGram, where, 2000, 50, module_hint=_SKIPGRAM_MODULE)
+    examine(where, model, holds=[
+        *_TWO_EMBEDDINGS, _SEPARATE, _weight_shape("in_embed", (2000, 50)),
+        _weight_shape("out_embed", (2000, 50)), _IN_INIT, _OUT_ZERO])
     for sparse in (False, True):
-        where = f"{name}(20, 6, sparse={sparse})"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(1)
-            model = call(SkipGram, 20, 6, sparse=sparse, where=where)
-        inp = _embedding(model, "in_embed", where)
-        out = _embedding(model, "out_embed", where)
-        for emb, label in ((inp, "in_embed"), (out, "out_embed")):
-            expect_true(emb.sparse == sparse, f"{where}: {label}.sparse",
-                        "pass sparse=sparse to both nn.Embedding (sparse gradients make "
-                        "training with SparseAdam or SGD much faster for big vocabularies)",
-                        expected=sparse, got=emb.sparse)
-        _check_skipgram_forward(model, inp, out, where)
-
-    where = f"{name}(20, 6).vectors()"
-    vec = call(model.vectors, where=where)
-    expect_tensor(vec, where)
-    expect_shape(vec, (20, 6), where, "one row per word: the (V, D) input embeddings")
-    if not torch.equal(vec, inp.weight.detach()):
-        if torch.equal(vec, out.weight.detach()):
-            fail(f"{where}: values", "in_embed.weight", "out_embed.weight",
-                 "these are the output (context) vectors; word2vec's word vectors are the "
-                 "input embeddings, in_embed")
-        expect_close(vec, inp.weight.detach(), f"{where}: values",
-                     "return a copy of in_embed's weights")
-    expect_true(not vec.requires_grad, f"{where}: requires_grad",
-                "detach the weights: vectors() is for evaluation, outside autograd",
-                expected=False, got=True)
-    expect_true(vec.data_ptr() != inp.weight.data_ptr(), f"{where}: memory",
-                "detach() shares memory with the parameter, so further training would change "
-                "the vectors you returned: return a copy (clone it)",
-                expected="a copy", got="a view of in_embed.weight")
+        where = f"SkipGram(20, 6, sparse={sparse})"
+        model = build(SkipGram, where, 20, 6, seed=1, sparse=sparse, module_hint=_SKIPGRAM_MODULE)
+        examine(where, model, holds=[
+            *_TWO_EMBEDDINGS, _sparse("in_embed", sparse), _sparse("out_embed", sparse)])
+        _check_skipgram_forward(model, where)
+    _check_vectors(model, "SkipGram(20, 6).vectors()")
 
 
-def _check_skipgram_forward(model, inp, out, where) -> None:
-    g = gen(6)
-    V, D = inp.weight.shape
-    with torch.no_grad():
-        inp.weight.copy_(torch.randn(V, D, generator=g) * 0.5)
-        out.weight.copy_(torch.randn(V, D, generator=g) * 0.5)
-    center = torch.tensor([0, 1, 2, 1])
-    context = torch.tensor([5, 6, 7, 5])
-    negatives = torch.tensor([[10, 11, 12], [13, 10, 14], [15, 16, 10], [11, 17, 18]])
-    model.zero_grad(set_to_none=True)
-    loss = call(model, center, context, negatives,
-                where=f"{where}: forward(center (4,), context (4,), negatives (4, 3))")
-    here = f"{where}: forward(...)"
-    expect_tensor(loss, here)
-    expect_shape(loss, (), here, "forward returns the scalar SGNS loss")
-    w_in, w_out = inp.weight.detach(), out.weight.detach()
-    pos, neg = _scores(w_in[center], w_out[context], w_out[negatives])
-    want = -(_ls(pos) + _ls(-neg).sum(-1)).mean()
-    if not close(loss, want):
-        pos_i, _ = _scores(w_in[center], w_in[context], w_out[negatives])
-        _, neg_i = _scores(w_in[center], w_out[context], w_in[negatives])
-        if close(loss, -(_ls(pos_i) + _ls(-neg).sum(-1)).mean()):
-            hint = "the context is looked up in in_embed; contexts use out_embed"
-        elif close(loss, -(_ls(pos) + _ls(-neg_i).sum(-1)).mean()):
-            hint = "the negatives are looked up in in_embed; negatives use out_embed"
-        elif close(loss, -_ls(pos).mean()):
-            hint = "the negatives are not used: pass their out_embed vectors to sgns_loss"
-        else:
-            hint = ("loss = sgns_loss(in_embed(center), out_embed(context), "
-                    "out_embed(negatives)); if that is what you wrote, check sgns_loss first")
-        expect_close(loss, want, here, hint, atol=1e-5, rtol=1e-5)
-    call(loss.backward, where=f"{where}: loss.backward()")
-    g_in, g_out = dense_grad(inp.weight), dense_grad(out.weight)
-    rows_in = sorted(set((g_in != 0).any(1).nonzero().flatten().tolist()))
-    rows_out = sorted(set((g_out != 0).any(1).nonzero().flatten().tolist()))
-    want_in = sorted(set(center.tolist()))
-    want_out = sorted(set(context.tolist()) | set(negatives.flatten().tolist()))
-    if rows_in != want_in:
-        hint = ("only the center words' input vectors take part in the loss"
-                if set(rows_in) > set(want_in) else "the center words' input vectors must get "
-                "a gradient: look the centers up in in_embed")
-        fail(f"{where}: rows of in_embed with a non-zero gradient", want_in, rows_in, hint)
-    if rows_out != want_out:
-        missing = set(want_out) - set(rows_out)
-        if missing and missing <= set(negatives.flatten().tolist()):
-            hint = "the negatives' output vectors get no gradient: the negatives are not used"
-        elif missing:
-            hint = "the context words' output vectors must get a gradient (out_embed)"
-        else:
-            hint = "only the context and negative words' output vectors take part in the loss"
-        fail(f"{where}: rows of out_embed with a non-zero gradient", want_out, rows_out, hint)
+# a batch of 4 (center, context) pairs with 3 negatives each
+_CENTER = torch.tensor([0, 1, 2, 1])
+_CONTEXT = torch.tensor([5, 6, 7, 5])
+_NEGATIVES = torch.tensor([[10, 11, 12], [13, 10, 14], [15, 16, 10], [11, 17, 18]])
+
+
+def _forward_bugs(w_in: torch.Tensor, w_out: torch.Tensor) -> list[Bug]:
+    """SkipGram.forward on the batch, with these weights: symptom -> likely bug."""
+    center, context, negatives = w_in[_CENTER], w_out[_CONTEXT], w_out[_NEGATIVES]
+    return [
+        Bug("the context is looked up in in_embed; contexts use out_embed",
+            like=lambda: _sgns(center, w_in[_CONTEXT], negatives)),
+        Bug("the negatives are looked up in in_embed; negatives use out_embed",
+            like=lambda: _sgns(center, context, w_in[_NEGATIVES])),
+        Bug("the negatives are not used: pass their out_embed vectors to sgns_loss",
+            like=lambda: -_ls(_scores(center, context, negatives)[0]).mean()),
+    ]
+
+
+def _rows_with_grad(grad: torch.Tensor) -> list[int]:
+    return sorted(set((grad != 0).any(1).nonzero().flatten().tolist()))
+
+
+_USED_OUT = sorted(set(_CONTEXT.tolist()) | set(_NEGATIVES.flatten().tolist()))
+_IN_ROWS_BUGS = [Bug("only the center words' input vectors take part in the loss",
+                     when=lambda rows: set(rows) > set(_CENTER.tolist()))]
+
+
+def _unreached(rows: list[int]) -> set[int]:
+    return set(_USED_OUT) - set(rows)
+
+
+_OUT_ROWS_BUGS = [
+    Bug("the negatives' output vectors get no gradient: the negatives are not used",
+        when=lambda rows: bool(_unreached(rows))
+        and _unreached(rows) <= set(_NEGATIVES.flatten().tolist())),
+    Bug("the context words' output vectors must get a gradient (out_embed)",
+        when=lambda rows: bool(_unreached(rows))),
+]
+
+
+def _reference_grads(w_in: torch.Tensor, w_out: torch.Tensor) -> list[torch.Tensor]:
+    """The gradients of the formula's loss w.r.t. the two tables."""
     leaves = [w_in.clone().requires_grad_(True), w_out.clone().requires_grad_(True)]
-    pos, neg = _scores(leaves[0][center], leaves[1][context], leaves[1][negatives])
-    (-(_ls(pos) + _ls(-neg).sum(-1)).mean()).backward()
-    expect_close(g_in, leaves[0].grad, f"{where}: gradient of in_embed.weight", atol=1e-5)
-    expect_close(g_out, leaves[1].grad, f"{where}: gradient of out_embed.weight", atol=1e-5)
+    _sgns(leaves[0][_CENTER], leaves[1][_CONTEXT], leaves[1][_NEGATIVES]).backward()
+    return [leaf.grad for leaf in leaves]
+
+
+def _randomise(model) -> None:
+    """Random tables (seeded), so that a context or negative looked up in the wrong one shows."""
+    g = gen(6)
+    with torch.no_grad():
+        for table in (model.in_embed, model.out_embed):
+            table.weight.copy_(torch.randn(table.weight.shape, generator=g) * 0.5)
+
+
+def _check_skipgram_forward(model, where: str) -> None:
+    """forward is the SGNS loss of in_embed(center), out_embed(context and negatives); its
+    gradient reaches exactly those rows, with the formula's values."""
+    _randomise(model)
+    model.zero_grad(set_to_none=True)
+    loss = call(model, _CENTER, _CONTEXT, _NEGATIVES,
+                where=f"{where}: forward(center (4,), context (4,), negatives (4, 3))")
+    w_in, w_out = model.in_embed.weight.detach(), model.out_embed.weight.detach()
+    # rtol 1e-4, as close()'s; a scalar's message does not show the tolerance
+    examine(f"{where}: forward(...)", loss,
+            out=Out(shape=(), shape_hint="forward returns the scalar SGNS loss"),
+            want=_sgns(w_in[_CENTER], w_out[_CONTEXT], w_out[_NEGATIVES]), atol=1e-5, rtol=1e-4,
+            bugs=_forward_bugs(w_in, w_out),
+            hint="loss = sgns_loss(in_embed(center), out_embed(context), out_embed(negatives)); "
+            "if that is what you wrote, check sgns_loss first")
+    call(loss.backward, where=f"{where}: loss.backward()")
+    grads = [dense_grad(model.in_embed.weight), dense_grad(model.out_embed.weight)]
+    refs = _reference_grads(w_in, w_out)
+    examine(f"{where}: rows of in_embed with a non-zero gradient", _rows_with_grad(grads[0]),
+            want=sorted(set(_CENTER.tolist())), exact=True, bugs=_IN_ROWS_BUGS,
+            hint="the center words' input vectors must get a gradient: look the centers up in "
+            "in_embed")
+    examine(f"{where}: rows of out_embed with a non-zero gradient", _rows_with_grad(grads[1]),
+            want=_USED_OUT, exact=True, bugs=_OUT_ROWS_BUGS,
+            hint="only the context and negative words' output vectors take part in the loss")
+    for attr, grad, ref in zip(("in_embed", "out_embed"), grads, refs):
+        examine(f"{where}: gradient of {attr}.weight", grad, want=ref, atol=1e-5)
+
+
+def _check_vectors(model, where: str) -> None:
+    """vectors(): a detached copy of the input embeddings."""
+    w_in, w_out = model.in_embed.weight, model.out_embed.weight
+    (vectors,) = run(Case(
+        where, model.vectors,
+        out=Out(shape=(20, 6), shape_hint="one row per word: the (V, D) input embeddings"),
+        holds=[Holds("values", lambda v: _same(v, w_in.detach()) or not _same(v, w_out.detach()),
+                     "these are the output (context) vectors; word2vec's word vectors are the "
+                     "input embeddings, in_embed", expected="in_embed.weight",
+                     got="out_embed.weight")]))
+    examine(where, vectors, want=w_in.detach(), what="values",
+            hint="return a copy of in_embed's weights", holds=[
+                Holds("requires_grad", lambda v: not v.requires_grad,
+                      "detach the weights: vectors() is for evaluation, outside autograd",
+                      expected=False, got=True),
+                Holds("memory", lambda v: v.data_ptr() != w_in.data_ptr(),
+                      "detach() shares memory with the parameter, so further training would "
+                      "change the vectors you returned: return a copy (clone it)",
+                      expected="a copy", got="a view of in_embed.weight")])
 
 
 # ---------------------------------------------------------------------- 7. similarity
@@ -717,109 +882,168 @@ def _topk_excluding(sims: torch.Tensor, exclude: list[torch.Tensor], k: int) -> 
     return sims.topk(k, dim=1).indices
 
 
-def check_similarity(nearest_neighbours, analogy) -> None:
-    """Cosine neighbours and 3CosAdd analogies, query words excluded, scale invariant."""
-    name = "nearest_neighbours"
-    # query 3 = [1, 0]: row 0 points the same way (cosine exactly 1), row 2 is next by
-    # cosine, row 1 has the biggest dot product
-    emb = torch.tensor([[3.0, 0.0], [10.0, 1.0], [1.0, 0.05], [1.0, 0.0], [0.0, 1.0],
-                        [-1.0, 0.0]])
-    where = f"{name}(emb=[[3, 0], [10, 1], [1, 0.05], [1, 0], [0, 1], [-1, 0]], query=[3], k=3)"
-    got = call(nearest_neighbours, emb.clone(), torch.tensor([3]), 3, where=where)
-    expect_tensor(got, where)
-    expect_shape(got, (1, 3), where, "one row of k neighbour ids per query")
-    expect_dtype(got, torch.long, where, "neighbours are word ids: a LongTensor")
-    if got.tolist() != [[0, 2, 1]]:
-        g = got.tolist()[0]
-        if 3 in g:
-            hint = ("the query word itself was returned: exclude it by its id (set its "
-                    "similarity to -inf before ranking); dropping the top hit is not enough, "
-                    "another word can be exactly as similar as the query is to itself")
-        elif g[0] == 1:
-            hint = ("ranked by dot product: a long vector wins however far its angle; normalise "
-                    "the rows to unit length first (cosine similarity)")
-        else:
-            hint = "rank by cosine similarity, most similar first"
-        fail(f"{where}: neighbour ids", [[0, 2, 1]], got.tolist(), hint)
+def _spread(g: torch.Generator, V: int = 40, D: int = 6) -> torch.Tensor:
+    """(V, D) vectors whose rows differ in length (0.2 to 5.2 times a normal vector)."""
+    return torch.randn(V, D, generator=g) * torch.rand(V, 1, generator=g).mul(5).add(0.2)
 
-    g = gen(7)
-    V, D = 40, 6
-    emb = torch.randn(V, D, generator=g) * torch.rand(V, 1, generator=g).mul(5).add(0.2)
-    query = torch.tensor([0, 5, 17, 39])
-    where = f"{name}(emb {V}x{D}, query={query.tolist()}, k=5)"
-    before = emb.clone()
-    got = call(nearest_neighbours, emb, query, 5, where=where)
-    expect_equal(emb, before, f"{name}: emb after the call",
-                 "emb was modified in place (e.g. /= or .div_()): normalise into a new tensor, "
-                 "the caller's vectors must stay as they were")
-    expect_shape(got, (len(query), 5), where, "(Q, k): k neighbour ids per query")
-    want = _topk_excluding(_unit(emb)[query] @ _unit(emb).T, [query], 5)
-    if not torch.equal(got, want):
-        if bool((got == query[:, None]).any()):
-            hint = "the query word itself was returned: exclude it"
-        elif torch.equal(got, _topk_excluding(emb[query] @ emb.T, [query], 5)):
-            hint = "ranked by dot product: normalise the rows (cosine similarity)"
-        elif torch.equal(got.sort(1).values, want.sort(1).values):
-            hint = "the right neighbours in the wrong order: most similar first"
-        else:
-            hint = "rank all words by cosine similarity to the query, most similar first"
-        fail(f"{where}: neighbour ids", want, got, hint)
-    scales = torch.rand(V, 1, generator=g) * 10 + 0.1
-    where = f"{name}(emb * positive row scales, ...)"
-    scaled = call(nearest_neighbours, emb * scales, query, 5, where=where)
-    expect_equal(scaled, got, f"{where}: neighbour ids",
-                 "cosine similarity ignores the length of each row; the result changed when "
-                 "rows were rescaled")
 
-    name = "analogy"
-    emb = torch.randn(V, D, generator=g) * torch.rand(V, 1, generator=g).mul(5).add(0.2)
-    a = torch.randint(0, V, (24,), generator=g)
-    b = (a + torch.randint(1, V, (24,), generator=g)) % V
-    c = torch.randint(0, V, (24,), generator=g)
+def _row_scales(g: torch.Generator, V: int = 40) -> torch.Tensor:
+    return torch.rand(V, 1, generator=g) * 10 + 0.1
+
+
+def _cosine_neighbours(emb, query, k):
+    return _topk_excluding(_unit(emb)[query] @ _unit(emb).T, [query], k)
+
+
+# query 3 = [1, 0]: row 0 points the same way (cosine exactly 1), row 2 is next by cosine,
+# row 1 has the biggest dot product
+_TOY_EMB = torch.tensor([[3.0, 0.0], [10.0, 1.0], [1.0, 0.05], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+# nearest_neighbours(toy emb, query=[3], k=3): symptom -> likely bug
+_TOY_BUGS = [
+    Bug("the query word itself was returned: exclude it by its id (set its similarity to -inf "
+        "before ranking); dropping the top hit is not enough, another word can be exactly as "
+        "similar as the query is to itself", when=lambda ids, emb, query, k: 3 in ids.tolist()[0]),
+    Bug("ranked by dot product: a long vector wins however far its angle; normalise the rows to "
+        "unit length first (cosine similarity)", when=lambda ids, *_: ids.tolist()[0][0] == 1),
+]
+# nearest_neighbours(emb, query, k): symptom -> likely bug
+_NEIGHBOUR_BUGS = [
+    Bug("the query word itself was returned: exclude it",
+        when=lambda ids, emb, query, k: bool((ids == query[:, None]).any())),
+    Bug("ranked by dot product: normalise the rows (cosine similarity)",
+        like=lambda emb, query, k: _topk_excluding(emb[query] @ emb.T, [query], k)),
+    Bug("the right neighbours in the wrong order: most similar first",
+        when=lambda ids, emb, query, k: torch.equal(
+            ids.sort(1).values, _cosine_neighbours(emb, query, k).sort(1).values)),
+]
+
+
+def _check_neighbours(nearest_neighbours, g: torch.Generator) -> None:
+    emb, query = _spread(g), torch.tensor([0, 5, 17, 39])
+    scales = _row_scales(g)
+    k_ids = "(Q, k): k neighbour ids per query"
+    _, neighbours = run(
+        Case("nearest_neighbours(emb=[[3, 0], [10, 1], [1, 0.05], [1, 0], [0, 1], [-1, 0]], "
+             "query=[3], k=3)", nearest_neighbours, (_TOY_EMB.clone(), torch.tensor([3]), 3),
+             out=Out(dtype=torch.long, shape=(1, 3),
+                     dtype_hint="neighbours are word ids: a LongTensor",
+                     shape_hint="one row of k neighbour ids per query"),
+             view=lambda ids: ids.tolist(), want=[[0, 2, 1]], exact=True, what="neighbour ids",
+             bugs=_TOY_BUGS, hint="rank by cosine similarity, most similar first"),
+        Case(f"nearest_neighbours(emb 40x6, query={query.tolist()}, k=5)", nearest_neighbours,
+             (emb, query, 5), keeps={"emb": emb},
+             keeps_hint="emb was modified in place (e.g. /= or .div_()): normalise into a new "
+             "tensor, the caller's vectors must stay as they were",
+             out=Out(shape=(len(query), 5), hint=k_ids, shape_hint=k_ids),
+             want=_cosine_neighbours, exact=True, what="neighbour ids", bugs=_NEIGHBOUR_BUGS,
+             hint="rank all words by cosine similarity to the query, most similar first"))
+    run(Case("nearest_neighbours(emb * positive row scales, ...)", nearest_neighbours,
+             (emb * scales, query, 5), want=neighbours, exact=True, what="neighbour ids",
+             hint="cosine similarity ignores the length of each row; the result changed when "
+             "rows were rescaled"))
+
+
+def _analogy_queries(g: torch.Generator, V: int = 40, n: int = 24):
+    """n queries a:b :: c:? with b != a and c different from both."""
+    a = torch.randint(0, V, (n,), generator=g)
+    b = (a + torch.randint(1, V, (n,), generator=g)) % V
+    c = torch.randint(0, V, (n,), generator=g)
     c = torch.where((c == a) | (c == b), (c + 7) % V, c)
     c = torch.where((c == a) | (c == b), (c + 11) % V, c)
-    where = f"{name}(emb {V}x{D}, a, b, c of 24 queries)"
-    before = emb.clone()
-    got = call(analogy, emb, a, b, c, where=where)
-    expect_equal(emb, before, f"{name}: emb after the call",
-                 "emb was modified in place: normalise into a new tensor")
-    expect_tensor(got, where)
-    expect_dtype(got, torch.long, where, "the answers are word ids: a LongTensor")
-    expect_shape(got, (len(a),), where, "one answer id per (a, b, c) query")
+    return a, b, c
+
+
+def _best(queries: torch.Tensor, words: torch.Tensor, a, b, c) -> torch.Tensor:
+    """The word most similar to each query vector, a, b and c excluded."""
+    return _topk_excluding(queries @ words.T, [a, b, c], 1)[:, 0]
+
+
+def _3cos_add(emb, a, b, c) -> torch.Tensor:
     u = _unit(emb)
-    want = _topk_excluding(_unit(u[b] - u[a] + u[c]) @ u.T, [a, b, c], 1)[:, 0]
-    if not torch.equal(got, want):
-        hits = (got == a) | (got == b) | (got == c)
-        if bool(hits.any()):
-            i = int(hits.nonzero()[0])
-            which = [n for n, t in (("a", a), ("b", b), ("c", c)) if int(t[i]) == int(got[i])]
-            hint = (f"query {i} returned its own {which[0]} word: exclude a, b and c from the "
-                    "candidates (b is usually nearest to b - a + c)")
-        elif torch.equal(got, _topk_excluding(_unit(u[a] - u[b] + u[c]) @ u.T, [a, b, c], 1)[:, 0]):
-            hint = "a:b :: c:? solves x = b - a + c, not a - b + c"
-        elif torch.equal(got, _topk_excluding((emb[b] - emb[a] + emb[c]) @ emb.T,
-                                              [a, b, c], 1)[:, 0]):
-            hint = ("dot products of raw vectors: normalise the rows to unit length, both to "
-                    "build b - a + c and to compare with it (3CosAdd)")
-        elif torch.equal(got, _topk_excluding((emb[b] - emb[a] + emb[c]) @ u.T,
-                                              [a, b, c], 1)[:, 0]):
-            hint = ("b - a + c was built from the raw vectors; 3CosAdd uses the unit-normalised "
-                    "rows: normalise before taking b - a + c")
-        else:
-            hint = "argmax over x of cos(x, b - a + c), on unit-normalised rows, excluding a, b, c"
-        bad = int((got != want).nonzero()[0])
-        fail(f"{where}: answer to query {bad} (a={int(a[bad])}, b={int(b[bad])}, "
-             f"c={int(c[bad])}); {int((got != want).sum())} of {len(a)} answers differ",
-             int(want[bad]), int(got[bad]), hint)
-    scales = torch.rand(V, 1, generator=g) * 10 + 0.1
-    where = f"{name}(emb * positive row scales, a, b, c)"
-    scaled = call(analogy, emb * scales, a, b, c, where=where)
-    expect_equal(scaled, got, f"{where}: answers",
-                 "3CosAdd works on unit-normalised rows, so rescaling a row can't change the "
-                 "answer; normalise the rows before anything else")
+    return _best(_unit(u[b] - u[a] + u[c]), u, a, b, c)
+
+
+def _first_wrong(got, *inputs) -> int:
+    return _first(got != _3cos_add(*inputs))
+
+
+def _own_word(got, emb, a, b, c) -> str:
+    """The first query answered with one of its own words, a, b or c."""
+    i = _first((got == a) | (got == b) | (got == c))
+    which = [n for n, t in (("a", a), ("b", b), ("c", c)) if int(t[i]) == int(got[i])]
+    return (f"query {i} returned its own {which[0]} word: exclude a, b and c from the candidates "
+            "(b is usually nearest to b - a + c)")
+
+
+def _answer_of_query(got, emb, a, b, c) -> str:
+    i = _first_wrong(got, emb, a, b, c)
+    differ = int((got != _3cos_add(emb, a, b, c)).sum())
+    return (f"answer to query {i} (a={int(a[i])}, b={int(b[i])}, c={int(c[i])}); {differ} of "
+            f"{len(a)} answers differ")
+
+
+# analogy(emb, a, b, c): symptom -> likely bug
+_ANALOGY_BUGS = [
+    Bug(_own_word,
+        when=lambda got, emb, a, b, c: bool(((got == a) | (got == b) | (got == c)).any())),
+    Bug("a:b :: c:? solves x = b - a + c, not a - b + c",
+        like=lambda emb, a, b, c: _best(_unit(_unit(emb)[a] - _unit(emb)[b] + _unit(emb)[c]),
+                                        _unit(emb), a, b, c)),
+    Bug("dot products of raw vectors: normalise the rows to unit length, both to build b - a + c "
+        "and to compare with it (3CosAdd)",
+        like=lambda emb, a, b, c: _best(emb[b] - emb[a] + emb[c], emb, a, b, c)),
+    Bug("b - a + c was built from the raw vectors; 3CosAdd uses the unit-normalised rows: "
+        "normalise before taking b - a + c",
+        like=lambda emb, a, b, c: _best(emb[b] - emb[a] + emb[c], _unit(emb), a, b, c)),
+]
+_3COS_ADD = Holds(_answer_of_query, lambda got, *inputs: torch.equal(got, _3cos_add(*inputs)),
+                  "argmax over x of cos(x, b - a + c), on unit-normalised rows, excluding a, b, c",
+                  expected=lambda got, *inputs: int(_3cos_add(*inputs)[_first_wrong(got, *inputs)]),
+                  got=lambda got, *inputs: int(got[_first_wrong(got, *inputs)]), bugs=_ANALOGY_BUGS)
+
+
+def _check_analogy(analogy, g: torch.Generator) -> None:
+    emb = _spread(g)
+    a, b, c = _analogy_queries(g)
+    scales = _row_scales(g)
+    (answers,) = run(Case(
+        "analogy(emb 40x6, a, b, c of 24 queries)", analogy, (emb, a, b, c), keeps={"emb": emb},
+        keeps_hint="emb was modified in place: normalise into a new tensor",
+        out=Out(dtype=torch.long, shape=(len(a),),
+                dtype_hint="the answers are word ids: a LongTensor",
+                shape_hint="one answer id per (a, b, c) query"), holds=[_3COS_ADD]))
+    run(Case("analogy(emb * positive row scales, a, b, c)", analogy, (emb * scales, a, b, c),
+             want=answers, exact=True, what="answers",
+             hint="3CosAdd works on unit-normalised rows, so rescaling a row can't change the "
+             "answer; normalise the rows before anything else"))
+
+
+def check_similarity(nearest_neighbours, analogy) -> None:
+    """Cosine neighbours and 3CosAdd analogies, query words excluded, scale invariant."""
+    g = gen(7)  # one generator for both, drawn in this order
+    _check_neighbours(nearest_neighbours, g)
+    _check_analogy(analogy, g)
 
 
 # ---------------------------------------------------------------------- 8. classifier
+
+_V, _D, _C = 12, 4, 3  # vocabulary, embedding dim, classes
+_BATCH = torch.tensor([[5, 7, 0, 0], [3, 3, 9, 1], [2, 0, 0, 0]])  # padded with id 0
+_IN_BATCH = sorted(set(_BATCH[_BATCH != 0].tolist()))  # the words it uses
+_NOT_PADDING = list(range(1, _V))
+_PAD = ("padding changed the output: average only the non-padding tokens (mask where ids == "
+        "padding_idx, divide by the number of real tokens); here the padding row of the embedding "
+        "is not zero, so the mask must not rely on it")
+
+
+def _bag(BagOfEmbeddings, *args, **kwargs) -> tuple[nn.Module, str]:  # noqa: N803
+    """The learner's model built under a fixed seed, and its name in messages (P: pretrained)."""
+    shown = ", ".join([str(a) for a in args] + [f"{k}={'P' if k == 'pretrained' else v}"
+                                                for k, v in kwargs.items()])
+    where = f"BagOfEmbeddings({shown})"
+    return build(BagOfEmbeddings, where, *args, seed=2,
+                 module_hint="class BagOfEmbeddings(nn.Module)", **kwargs), where
+
 
 def _the_embedding(model, where: str):
     found = [m for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag))]
@@ -829,127 +1053,121 @@ def _the_embedding(model, where: str):
     return found[0]
 
 
-def check_bag_of_embeddings(BagOfEmbeddings) -> None:  # noqa: N803 (the learner's class)
-    """Mean of the non-padding embeddings, then linear; pretrained copied; freeze works."""
-    name = "BagOfEmbeddings"
-    V, D, C = 12, 4, 3
-    g = gen(8)
-    pretrained = torch.randn(V, D, generator=g)  # row 0, the padding id, is NOT zero
-    keep = pretrained.clone()
+def _logits(model, ids: torch.Tensor, where: str) -> torch.Tensor:
+    """(B, C) logits of the model in eval mode, outside autograd."""
+    here = f"{where}: forward(ids {tuple(ids.shape)})"
+    model.eval()
+    with torch.no_grad():
+        out = call(model, ids, where=here)
+    expect_tensor(out, where)
+    Out(shape=(ids.shape[0], _C), finite=True,
+        shape_hint="one row of class logits per sentence: (B, num_classes)").verify(out, here)
+    return out
 
-    def build(*args, **kwargs):
-        shown = ", ".join([str(a) for a in args] + [f"{k}={'P' if k == 'pretrained' else v}"
-                                                    for k, v in kwargs.items()])
-        here = f"{name}({shown})"
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(2)
-            model = call(BagOfEmbeddings, *args, where=here, **kwargs)
-        expect_true(isinstance(model, nn.Module), here, "class BagOfEmbeddings(nn.Module)",
-                    expected="an nn.Module", got=type(model).__name__)
-        return model, here
 
-    def logits(model, ids, here):
-        model.eval()
-        with torch.no_grad():
-            out = call(model, ids, where=f"{here}: forward(ids {tuple(ids.shape)})")
-        expect_tensor(out, here)
-        expect_shape(out, (ids.shape[0], C), f"{here}: forward(ids {tuple(ids.shape)})",
-                     "one row of class logits per sentence: (B, num_classes)")
-        expect_finite(out, f"{here}: forward(ids {tuple(ids.shape)})")
-        return out
-
-    ids = torch.tensor([[5, 7, 0, 0], [3, 3, 9, 1], [2, 0, 0, 0]])
-    model, where = build(V, D, C, pretrained=pretrained)
-    emb = _the_embedding(model, where)
-    expect_shape(emb.weight, (V, D), f"{where}: embedding weight")
-    rows = [i for i in range(V) if i != 0]
-    expect_equal(emb.weight.detach()[rows], pretrained[rows],
-                 f"{where}: embedding weights (rows other than padding)",
-                 "copy `pretrained` into the embedding's weight when it is given")
-    base = logits(model, ids, where)
-    padded = torch.cat([ids, torch.zeros(3, 3, dtype=torch.long)], dim=1)
-    hint_pad = ("padding changed the output: average only the non-padding tokens (mask where "
-                "ids == padding_idx, divide by the number of real tokens); here the padding "
-                "row of the embedding is not zero, so the mask must not rely on it")
-    expect_close(logits(model, padded, where), base, f"{where}: logits with 3 more padding "
-                 "columns", hint_pad, atol=1e-5)
-    alone = torch.cat([logits(model, ids[i:i + 1, :int((ids[i] != 0).sum())], where)
-                       for i in range(3)])
+def _check_mean_of_real_tokens(model, where: str) -> None:
+    """The learner's own logits must not change with padding, batching or repetition."""
+    base = _logits(model, _BATCH, where)
+    padded = torch.cat([_BATCH, torch.zeros(3, 3, dtype=torch.long)], dim=1)
+    expect_close(_logits(model, padded, where), base,
+                 f"{where}: logits with 3 more padding columns", _PAD, atol=1e-5)
+    alone = torch.cat([_logits(model, ids[None, :int((ids != 0).sum())], where) for ids in _BATCH])
     expect_close(alone, base, f"{where}: each sentence alone, unpadded, vs in the padded batch",
-                 hint_pad, atol=1e-5)
-    twice = torch.tensor([[5, 7], [5, 7]])
-    doubled = torch.tensor([[5, 7, 0, 0], [5, 7, 5, 7]])
-    out = logits(model, doubled, where)
-    expect_close(out[1], logits(model, twice, where)[0], f"{where}: logits of [5, 7, 5, 7] vs "
-                 "[5, 7]", "a mean of embeddings does not change when the sentence is repeated; "
-                 "a sum does: divide by the number of non-padding tokens", atol=1e-5)
+                 _PAD, atol=1e-5)
+    doubled = _logits(model, torch.tensor([[5, 7, 0, 0], [5, 7, 5, 7]]), where)[1]
+    expect_close(doubled, _logits(model, torch.tensor([[5, 7], [5, 7]]), where)[0],
+                 f"{where}: logits of [5, 7, 5, 7] vs [5, 7]", "a mean of embeddings does not "
+                 "change when the sentence is repeated; a sum does: divide by the number of "
+                 "non-padding tokens", atol=1e-5)
 
-    # padding_idx is a parameter, not always 0
-    model3, where3 = build(V, D, C, pretrained=pretrained, padding_idx=3)
-    ids3 = torch.tensor([[5, 7, 3, 3], [0, 2, 9, 3]])
-    expect_close(logits(model3, ids3, where3),
-                 torch.cat([logits(model3, torch.tensor([[5, 7]]), where3),
-                            logits(model3, torch.tensor([[0, 2, 9]]), where3)]),
-                 f"{where3}: logits, padded with id 3 vs unpadded",
+
+def _check_padding_idx(BagOfEmbeddings, pretrained) -> None:  # noqa: N803
+    """padding_idx is a parameter, not always 0."""
+    model, where = _bag(BagOfEmbeddings, _V, _D, _C, pretrained=pretrained, padding_idx=3)
+    expect_close(_logits(model, torch.tensor([[5, 7, 3, 3], [0, 2, 9, 3]]), where),
+                 torch.cat([_logits(model, torch.tensor([[5, 7]]), where),
+                            _logits(model, torch.tensor([[0, 2, 9]]), where)]),
+                 f"{where}: logits, padded with id 3 vs unpadded",
                  "the padding id is the padding_idx argument (here 3), not always 0; "
                  "id 0 is then an ordinary word", atol=1e-5)
 
-    # pretrained=None: a trainable random embedding
-    model0, where0 = build(V, D, C)
-    emb0 = _the_embedding(model0, where0)
-    expect_true(float(emb0.weight.detach()[1:].abs().sum()) > 0, f"{where0}: embedding",
-                "without pretrained vectors the embedding starts random",
-                expected="non-zero weights", got="all zeros")
 
-    # frozen vs fine-tuned: one SGD step
-    target = torch.tensor([0, 2, 1])
+def _gradient_rows(model, emb, where: str) -> list[int]:
+    """Backpropagate a cross-entropy loss on the batch; the embedding rows that got a gradient.
+    The classifier layer must always get one."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    out = call(model, _BATCH, where=f"{where}: forward(ids)")
+    loss = torch.nn.functional.cross_entropy(out, torch.tensor([0, 2, 1]))
+    call(loss.backward, where=f"{where}: loss.backward()")
+    head = [p for p in model.parameters() if p is not emb.weight]
+    expect_true(any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in head),
+                f"{where}: gradient of the linear layer", "the classifier layer must train "
+                "in both settings; freeze only the embedding", expected="non-zero", got="none")
+    return sorted(set(dense_grad(emb.weight).abs().sum(1).nonzero().flatten().tolist()))
+
+
+def _sgd_step(model) -> None:
+    with torch.no_grad():  # one plain SGD step, lr = 1
+        for p in model.parameters():
+            if p.requires_grad and p.grad is not None:
+                p.add_(p.grad, alpha=-1.0)
+
+
+# BagOfEmbeddings(..., freeze=False): embedding rows with a gradient -> likely bug
+_FINE_TUNE_BUGS = [
+    Bug("freeze=False must fine-tune the embedding (note that nn.Embedding.from_pretrained "
+        "freezes by default)", when=lambda rows: not rows),
+    Bug("the padding row got a gradient: padding must not enter the mean",
+        when=lambda rows: 0 in rows),
+]
+
+
+def _check_training(BagOfEmbeddings, pretrained, original, freeze: bool) -> None:  # noqa: N803
+    """One SGD step: the embedding trains unless frozen, `pretrained` itself never changes."""
+    model, where = _bag(BagOfEmbeddings, _V, _D, _C, pretrained=pretrained, freeze=freeze)
+    emb = _the_embedding(model, where)
+    rows = _gradient_rows(model, emb, where)
+    if freeze:
+        expect_true(not rows, f"{where}: gradient of the embedding", "freeze=True must stop the "
+                    "embedding's gradient (set requires_grad to False on its weight)",
+                    expected="no gradient", got=f"non-zero gradient on rows {rows}")
+    else:
+        examine(f"{where}: rows of the embedding with a non-zero gradient", rows,
+                want=_IN_BATCH, exact=True, bugs=_FINE_TUNE_BUGS,
+                hint="exactly the words in the batch get a gradient")
+    _sgd_step(model)
+    expect_equal(pretrained, original, f"{where}: the caller's `pretrained` tensor after one "
+                 "training step", "training wrote into the tensor passed as `pretrained`: the "
+                 "embedding shares its memory (nn.Embedding.from_pretrained and "
+                 "nn.Parameter(pretrained) do not copy); copy the values in")
+    weights = emb.weight.detach()
+    if freeze:
+        expect_equal(weights[_NOT_PADDING], pretrained[_NOT_PADDING], f"{where}: embedding after "
+                     "one SGD step", "a frozen embedding must not change during training")
+    else:
+        expect_true(not torch.equal(weights[_IN_BATCH], pretrained[_IN_BATCH]),
+                    f"{where}: embedding after one SGD step",
+                    "freeze=False: the embedding must be fine-tuned",
+                    expected="changed rows for the words in the batch", got="unchanged")
+
+
+def check_bag_of_embeddings(BagOfEmbeddings) -> None:  # noqa: N803 (the learner's class)
+    """Mean of the non-padding embeddings, then linear; pretrained copied; freeze works."""
+    pretrained = torch.randn(_V, _D, generator=gen(8))  # row 0, the padding id, is NOT zero
+    original = pretrained.clone()
+    model, where = _bag(BagOfEmbeddings, _V, _D, _C, pretrained=pretrained)
+    emb = _the_embedding(model, where)
+    expect_shape(emb.weight, (_V, _D), f"{where}: embedding weight")
+    expect_equal(emb.weight.detach()[_NOT_PADDING], pretrained[_NOT_PADDING],
+                 f"{where}: embedding weights (rows other than padding)",
+                 "copy `pretrained` into the embedding's weight when it is given")
+    _check_mean_of_real_tokens(model, where)
+    _check_padding_idx(BagOfEmbeddings, pretrained)
+    # pretrained=None: a trainable random embedding
+    model, where = _bag(BagOfEmbeddings, _V, _D, _C)
+    expect_true(float(_the_embedding(model, where).weight.detach()[1:].abs().sum()) > 0,
+                f"{where}: embedding", "without pretrained vectors the embedding starts random",
+                expected="non-zero weights", got="all zeros")
     for freeze in (True, False):
-        model, where = build(V, D, C, pretrained=pretrained, freeze=freeze)
-        emb = _the_embedding(model, where)
-        model.train()
-        model.zero_grad(set_to_none=True)
-        out = call(model, ids, where=f"{where}: forward(ids)")
-        loss = torch.nn.functional.cross_entropy(out, target)
-        call(loss.backward, where=f"{where}: loss.backward()")
-        grad = dense_grad(emb.weight)
-        head = [p for p in model.parameters() if p is not emb.weight]
-        expect_true(any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in head),
-                    f"{where}: gradient of the linear layer", "the classifier layer must train "
-                    "in both settings; freeze only the embedding",
-                    expected="non-zero", got="none")
-        used = sorted(set(ids[ids != 0].tolist()))
-        if freeze:
-            expect_true(bool((grad == 0).all()), f"{where}: gradient of the embedding",
-                        "freeze=True must stop the embedding's gradient (set requires_grad "
-                        "to False on its weight)", expected="no gradient",
-                        got=f"non-zero gradient on rows "
-                            f"{sorted(set(grad.abs().sum(1).nonzero().flatten().tolist()))}")
-        else:
-            got_rows = sorted(set(grad.abs().sum(1).nonzero().flatten().tolist()))
-            if got_rows != used:
-                if not got_rows:
-                    hint = ("freeze=False must fine-tune the embedding (note that "
-                            "nn.Embedding.from_pretrained freezes by default)")
-                elif 0 in got_rows:
-                    hint = "the padding row got a gradient: padding must not enter the mean"
-                else:
-                    hint = "exactly the words in the batch get a gradient"
-                fail(f"{where}: rows of the embedding with a non-zero gradient", used,
-                     got_rows, hint)
-        with torch.no_grad():  # one plain SGD step, lr = 1
-            for p in model.parameters():
-                if p.requires_grad and p.grad is not None:
-                    p.add_(p.grad, alpha=-1.0)
-        weights = emb.weight.detach()
-        expect_equal(pretrained, keep, f"{where}: the caller's `pretrained` tensor after one "
-                     "training step", "training wrote into the tensor passed as `pretrained`: "
-                     "the embedding shares its memory (nn.Embedding.from_pretrained and "
-                     "nn.Parameter(pretrained) do not copy); copy the values in")
-        if freeze:
-            expect_equal(weights[rows], pretrained[rows], f"{where}: embedding after one "
-                         "SGD step", "a frozen embedding must not change during training")
-        else:
-            expect_true(not torch.equal(weights[used], pretrained[used]),
-                        f"{where}: embedding after one SGD step",
-                        "freeze=False: the embedding must be fine-tuned",
-                        expected="changed rows for the words in the batch", got="unchanged")
+        _check_training(BagOfEmbeddings, pretrained, original, freeze)
