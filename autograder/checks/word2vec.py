@@ -526,6 +526,11 @@ def _floats(values: torch.Tensor) -> str:
 
 def check_noise(noise_distribution, sample_negatives) -> None:
     """Unigram^0.75, renormalised; samples drawn from it with replacement."""
+    _check_unigram(noise_distribution)
+    _check_sampling(sample_negatives)
+
+
+def _check_unigram(noise_distribution) -> None:
     counts = torch.tensor([400, 100, 30, 5, 1, 0], dtype=torch.long)
     run(*[Case(f"noise_distribution(counts={counts.tolist()}, power={power})",
                noise_distribution, (counts, power), keeps={"the input counts": counts},
@@ -537,6 +542,8 @@ def check_noise(noise_distribution, sample_negatives) -> None:
                hint="p_i is count_i ** power, divided by the sum over all words")
           for power in (0.75, 1.0, 0.5)])
 
+
+def _check_sampling(sample_negatives) -> None:
     noise = torch.tensor([0.5, 0.25, 0.15, 0.1, 0.0])
     shape = (20000, 3)
     where = f"sample_negatives(noise=[0.5, 0.25, 0.15, 0.1, 0.0], shape={shape})"
