@@ -8,6 +8,7 @@ import datasets
 import pytest
 
 from course import data
+from course.errors import CourseError
 
 SENTIMENT = {"text": "string", "label": ["neg", "pos"]}
 SIZES = {
@@ -280,7 +281,7 @@ def test_hub_source_failure_is_one_clear_line(monkeypatch):
     msg = str(info.value)
     assert "\n" not in msg and 'source="embedded"' in msg and "Salesforce/wikitext" in msg
     assert info.value.__suppress_context__  # no "during handling of ..." second traceback
-    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, CourseError)  # the CLI prints it as one line
 
 
 def test_hub_source_unreachable_fails_fast(monkeypatch):
