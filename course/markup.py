@@ -222,11 +222,6 @@ def strip_solution_markers(source: str, *, where: str = "cell") -> str:
                    if n not in marks)
 
 
-def solution_text(source: str) -> list[str]:
-    """The lines inside the solution regions, stripped."""
-    return [line.strip() for r in regions(source, BEGIN_SOLUTION, END_SOLUTION) for line in r.lines]
-
-
 def names_a_delimiter(text: str) -> bool:
     """Does the text show a hidden-test delimiter (a sign that hidden tests leaked)?"""
     return BEGIN_HIDDEN in text or END_HIDDEN in text
