@@ -6,8 +6,8 @@ student's notebook under ``submitted/``. A runner has ``autograder.worker`` grad
 (``python -m autograder.worker grade JOBDIR``, or a ``serve`` process fed job folders on
 stdin) and reads back ``JOBDIR/result.json`` (``read_result``; both files are
 ``autograder.protocol``'s typed JobSpec and JobResult). The worker itself is trusted; the
-student's code runs only in processes it starts through ``autograder.sandbox`` (the kernel, the clean re-run), as
-``job.json``'s ``sandbox`` spec says. A runner that puts the worker elsewhere (another
+student's code runs only in processes it starts through ``autograder.sandbox`` (the
+kernel, the clean re-run), as ``job.json``'s ``sandbox`` spec says. A runner that puts the worker elsewhere (another
 machine, a container) only has to make the job directory available and run that
 command: implement ``Runner.run`` and pass it as ``grade(..., runner=...)``.
 
