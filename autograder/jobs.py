@@ -45,10 +45,6 @@ class Job:
     jobdir: Path
     deadline: float  # seconds for the whole job (protocol.Budget.total)
 
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.student, self.assignment
-
 
 @dataclass
 class Outcome:
