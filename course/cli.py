@@ -51,6 +51,9 @@ def parser() -> argparse.ArgumentParser:
     n = sub.add_parser("run", help="execute solution chapters and record results")
     n.add_argument("chapters", nargs="*", help="chapter numbers (default: all)")
     n.add_argument("--scale", choices=[*scales.SCALES, "auto"], default="auto")
+    n.add_argument("--smoke", action="store_true",
+                   help="a handful of steps at this scale's sizes, to prove its path runs "
+                   "(results go to build/smoke-results)")
 
     b = sub.add_parser("book", help="build the book offline with warnings as errors")
     b.add_argument("--no-strict", dest="strict", action="store_false", help="keep going on warnings")
@@ -96,7 +99,7 @@ def _dispatch(args) -> int:
         from course import runner
 
         scale = scales.current() if args.scale == "auto" else args.scale  # auto honours COURSE_SCALE
-        return runner.run(args.chapters, scale)
+        return runner.run(args.chapters, scale, smoke=args.smoke)
     if args.command == "book":
         from course import book
 

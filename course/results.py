@@ -35,3 +35,19 @@ def record(chapter: str, metrics: dict, *, notes: str = "") -> dict:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rec, indent=2, default=float) + "\n")
     return rec
+
+
+def load(chapter: str) -> dict | None:
+    """The record another chapter wrote, for a chapter that compares with it: from
+    COURSE_RESULTS_DIR (this run) if it has one, else from the course's committed results/;
+    at the current scale if there is one, else at `quick`. None when neither exists."""
+    from course import release
+
+    folders = [Path(d) for d in (os.environ.get("COURSE_RESULTS_DIR"),) if d]
+    folders.append(release.ROOT / "results")
+    for scale_name in dict.fromkeys((scale.current(), "quick")):
+        for folder in folders:
+            path = folder / f"{chapter}.{scale_name}.json"
+            if path.is_file():
+                return json.loads(path.read_text())
+    return None

@@ -32,15 +32,17 @@ def default_results_dir() -> Path:
 
 
 def execute(ch: release.Chapter, scale: str, *, out_dir: Path | None = None, results_dir: Path | None = None,
-            timeout: int | None = None) -> tuple[Path, float]:
-    """Run one chapter; return (executed notebook path, wall seconds). Raises CellExecutionError."""
+            timeout: int | None = None, smoke: bool = False) -> tuple[Path, float]:
+    """Run one chapter; return (executed notebook path, wall seconds). Raises CellExecutionError.
+    smoke: a smoke run of `scale` (course.scale.smoke: its sizes, a handful of steps)."""
     out_dir = out_dir or executed_dir()
     results_dir = results_dir or default_results_dir()
     nb = jupytext.reads(release.book_page(ch), fmt="md:myst")
     nb.metadata["course"] = {"chapter": ch.slug, "scale": scale,
                              "source_sha256": release.source_notebook(ch).metadata["course"]["source_sha256"]}
     # figures=True: with Agg forced, plt.show() puts no figure into the notebook
-    env = child_env(scale=scale, results=results_dir, figures=True)
+    env = child_env(scale=scale, results=results_dir, figures=True,
+                    COURSE_SMOKE="1" if smoke else "0")
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(release.ROOT)}})
     start = time.perf_counter()
@@ -57,14 +59,16 @@ def execute(ch: release.Chapter, scale: str, *, out_dir: Path | None = None, res
     return path, wall
 
 
-def run(keys: list[str], scale: str, *, results: Path | None = None) -> int:
-    results = results or default_results_dir()
+def run(keys: list[str], scale: str, *, results: Path | None = None, smoke: bool = False) -> int:
+    """Execute chapters at `scale`, recording their results. A smoke run records into
+    build/smoke-results, never into the course's results/."""
+    results = results or (release.ROOT / "build" / "smoke-results" if smoke else default_results_dir())
     chosen = [release.find(k) for k in keys] if keys else release.chapters()
     failed = []
     walls = {}
     for ch in chosen:
         try:
-            path, walls[ch.slug] = execute(ch, scale, results_dir=results)
+            path, walls[ch.slug] = execute(ch, scale, results_dir=results, smoke=smoke)
             print(f"{ch.slug}: executed at {scale} in {walls[ch.slug]:.0f} s → {path.relative_to(release.ROOT)}")
         except CellExecutionError as err:
             failed.append(ch.slug)

@@ -39,3 +39,24 @@ def pick(presets: dict[str, T], *, verbose: bool = True) -> T:
         how = os.environ.get("COURSE_SCALE", "auto")
         print(f"scale: {scale} (COURSE_SCALE={how})")
     return presets[scale]
+
+
+SMOKE_ENV = "COURSE_SMOKE"
+
+
+def smoke() -> bool:
+    """Is this a smoke run (`course run --smoke`, COURSE_SMOKE=1)? It proves a scale's code
+    path (real model sizes, data path, devices) with a handful of steps and examples."""
+    return os.environ.get(SMOKE_ENV, "").strip() == "1"
+
+
+def smoke_caps(preset: dict, **caps) -> dict:
+    """`preset` as it is, or, in a smoke run, with `caps` in place of its values (fewer steps
+    and examples; the model sizes stay). Every key in `caps` must be one of the preset's."""
+    unknown = sorted(set(caps) - set(preset))
+    if unknown:
+        raise ScaleError(f"smoke caps {', '.join(unknown)} are not keys of the preset")
+    if not smoke():
+        return preset
+    print(f"smoke run: {', '.join(f'{k}={v}' for k, v in caps.items())} (sizes as at this scale)")
+    return {**preset, **caps}

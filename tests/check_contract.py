@@ -98,3 +98,20 @@ def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, module: Modu
         solution_fixture, test_every_exercise_has_a_check_and_mutants,
         test_check_passes_on_solution, test_check_is_deterministic, test_mutant_is_rejected,
         test_message_names_the_likely_bug, test_stub_says_not_implemented)}
+
+
+def hidden_blocks(source: Path) -> dict[str, str]:
+    """Exercise id -> the code of its graded cell's hidden-test regions, as written in the
+    chapter's source (padded with blank lines, so that a traceback's line numbers are the
+    cell's)."""
+    from course import markup
+
+    blocks = {}
+    for exercise, cell in loader.test_cells(source).items():
+        found = markup.regions(cell, markup.BEGIN_HIDDEN, markup.END_HIDDEN)
+        if found:
+            lines = [""] * len(cell.split("\n"))
+            for region in found:
+                lines[region.begin:region.begin + len(region.lines)] = region.lines
+            blocks[exercise] = "\n".join(lines)
+    return blocks

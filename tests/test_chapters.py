@@ -120,3 +120,20 @@ def test_runner_records_results_and_outputs(demo_course, tmp_path, capsys):
     executed = (demo_course / "build" / "executed" / "01_demo.ipynb").read_text()
     assert '"output_type": "error"' not in executed and '"execution_count": null' not in executed
     assert "answer=42" in capsys.readouterr().out
+
+
+SMOKED = [ch for ch in CHAPTERS if "scale.smoke_caps(" in ch.source.read_text()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ch", SMOKED, ids=[ch.slug for ch in SMOKED])
+def test_full_path_runs_in_a_smoke_run(ch, tmp_path):
+    """`full` as a GPU gets it (its model sizes, data path, every cell), on this CPU with a
+    handful of steps and examples (course run --scale full --smoke): a typo in a full config
+    fails here, not on a student's GPU."""
+    path, wall = runner.execute(ch, "full", out_dir=tmp_path, results_dir=tmp_path, smoke=True)
+    assert '"output_type": "error"' not in path.read_text()
+    record = json.loads((tmp_path / f"{ch.slug}.full.json").read_text())
+    assert record["scale"] == "full" and record["metrics"], record
+    assert "smoke run" in path.read_text()
+    print(f"{ch.slug}: full-scale smoke run in {wall:.1f} s")

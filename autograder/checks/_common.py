@@ -30,6 +30,7 @@ from torch import nn
 __all__ = [
     "FLOATS",
     "Bug",
+    "Verdict",
     "Case",
     "Holds",
     "Out",
@@ -222,6 +223,12 @@ def dense_grad(param: torch.Tensor) -> torch.Tensor:
     return grad.detach()
 
 
+class Verdict(AssertionError):
+    """A check's own finding raised from inside the learner's call (by a guard the check put
+    there, such as "your code calls the library it is checked against"): `call` passes it on
+    unchanged instead of reporting it as the learner's own failed assertion."""
+
+
 def call(fn: Callable[..., Any], *args: Any, where: str, hint: str | None = None,
          **kwargs: Any) -> Any:
     """Call learner code, turning its exceptions into teaching `AssertionError`s.
@@ -245,6 +252,8 @@ def call(fn: Callable[..., Any], *args: Any, where: str, hint: str | None = None
             "  the stub still raises NotImplementedError: replace `raise NotImplementedError()` "
             "with your code and run the cell again"
         ) from None
+    except Verdict:
+        raise
     except AssertionError as err:
         raise AssertionError(f"{where}: an assertion in your code failed: {err}"
                              + (f"\n  likely bug: {hint}" if hint else "")) from err

@@ -1,0 +1,123 @@
+"""The Chapter 4 model checks (embeddings, encoder, MLM head, export): pass on the solution,
+reject every mutant, teach; and the hidden tests pass on the solution and reject mutants.
+
+For each exercise: the check passes on the solution's definitions; every mutant in
+`tests/mutants/bert/model.py` is rejected with an AssertionError naming the learner's
+function or class; a stub is reported as "not implemented"; an answer that wraps the
+library is rejected. Each hidden-test block passes on the solution and fails on at least
+one mutant with the visible check switched off.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.checks.bert import model as checks
+from tests.check_contract import contract_tests, hidden_blocks, run_check
+from tests.mutants import StubModule, apply, stub_function
+from tests.mutants.bert.model import DIAGNOSES, MUTANTS
+
+SOLUTION = Path(__file__).resolve().parents[1] / "solutions" / "04_bert.md"
+
+# exercise id -> (check, names of the learner objects it takes, names its messages use)
+CHECKS = {
+    "embeddings": (checks.check_embeddings, ["BertEmbeddings"], "BertEmbeddings"),
+    "encoder": (checks.check_encoder, ["Bert", "load_hf_weights"], "Bert|load_hf_weights"),
+    "mlm": (checks.check_mlm_head, ["MLMHead", "mlm_loss"], "MLMHead|mlm_loss"),
+    "export": (checks.check_export, ["Bert", "load_hf_weights", "to_hf_state_dict"],
+               "Bert|load_hf_weights|to_hf_state_dict"),
+}
+
+# the solution fixture and the generic tests (tests/check_contract.py)
+globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks, solution=SOLUTION,
+                                min_mutants=5))
+
+
+# ------------------------------------------------------------------------ wrapping
+
+# what the message says when an answer calls (or returns) the library itself
+_WRAPPED = {
+    "embeddings": "your code calls BertEmbeddings.forward",
+    "encoder": "your code calls BertModel.forward",
+    "mlm": "your code calls BertLMPredictionHead.forward",
+    "export": "MiniLM's weights unchanged",  # the library's weights, not the model's
+}
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_check_rejects_an_answer_wrapping_the_library(solution, exercise):
+    (mutant,) = [m for m in MUTANTS if m.id == f"{exercise}/wrap_library"]
+    _, _, names = CHECKS[exercise]
+    with pytest.raises(AssertionError, match=rf"^({names})") as info:
+        run_check(CHECKS, exercise, apply(mutant, solution))
+    assert _WRAPPED[exercise] in str(info.value), str(info.value)
+
+
+# --------------------------------------------------------------------- export needs 4
+
+
+def test_export_without_the_encoder_says_it_needs_it(solution):
+    with pytest.raises(AssertionError, match=r"(?s)^to_hf_state_dict: .*needs exercise 'encoder'"
+                       r".*Bert\(.*not implemented yet"):
+        checks.check_export(StubModule, solution["load_hf_weights"], solution["to_hf_state_dict"])
+
+
+def test_export_with_a_wrong_encoder_says_it_needs_it(solution):
+    (mutant,) = [m for m in MUTANTS if m.id == "encoder/relu"]
+    namespace = apply(mutant, solution)
+    with pytest.raises(AssertionError, match=r"(?s)^to_hf_state_dict: .*needs exercise 'encoder'"
+                       r".*check_encoder"):
+        checks.check_export(namespace["Bert"], namespace["load_hf_weights"],
+                            solution["to_hf_state_dict"])
+
+
+def test_half_done_mlm_names_the_missing_function(solution):
+    with pytest.raises(AssertionError, match=r"(?s)^mlm_loss.*not implemented yet"):
+        checks.check_mlm_head(solution["MLMHead"], stub_function)
+
+
+# ----------------------------------------------------------------------- hidden tests
+
+
+def _hidden_blocks() -> dict[str, str]:
+    """Exercise id -> its hidden-test block, from the chapter's source."""
+    return {k: v for k, v in hidden_blocks(SOLUTION).items() if k in CHECKS}
+
+
+def _run_block(block: str, namespace: dict) -> None:
+    try:
+        exec(compile(block, "<hidden tests>", "exec"), dict(namespace))
+    finally:
+        torch.set_grad_enabled(True)
+
+
+def _fails(block: str, namespace: dict) -> bool:
+    try:
+        _run_block(block, namespace)
+    except Exception:  # noqa: BLE001 (an assertion, or the mutant's own error: both reject it)
+        return True
+    return False
+
+
+def test_every_exercise_has_a_hidden_block():
+    assert set(_hidden_blocks()) == set(CHECKS)
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_hidden_block_passes_on_solution(solution, exercise):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        state = torch.get_rng_state()
+        _run_block(_hidden_blocks()[exercise], solution)
+        assert torch.equal(torch.get_rng_state(), state), "a hidden block changed the global RNG"
+
+
+@pytest.mark.parametrize("exercise", list(CHECKS))
+def test_hidden_block_rejects_mutants(solution, exercise):
+    block = _hidden_blocks()[exercise]
+    rejected = [m.id for m in MUTANTS
+                if m.exercise == exercise and _fails(block, apply(m, solution))]
+    assert rejected, f"no {exercise} mutant fails the hidden block"
