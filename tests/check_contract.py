@@ -100,6 +100,27 @@ def contract_tests(checks: dict, mutants: list, diagnoses: dict, *, module: Modu
         test_message_names_the_likely_bug, test_stub_says_not_implemented)}
 
 
+def hidden_block_tests(checks: dict, *, solution: Path) -> dict:
+    """A test that each exercise's hidden-test block passes on the solution on its own and
+    leaves the global RNG as it found it (tests/test_chapters.py proves, for every chapter,
+    that each block rejects a mutant)."""
+    solution_path = solution
+
+    @pytest.mark.parametrize("exercise", list(checks))
+    def test_hidden_block_passes_and_keeps_the_rng(solution, exercise):
+        block = hidden_blocks(solution_path)[exercise]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            state = torch.get_rng_state()
+            try:
+                exec(compile(block, f"<hidden tests of {exercise}>", "exec"), dict(solution))
+            finally:
+                torch.set_grad_enabled(True)
+            assert torch.equal(torch.get_rng_state(), state), "a hidden block changed the global RNG"
+
+    return {"test_hidden_block_passes_and_keeps_the_rng": test_hidden_block_passes_and_keeps_the_rng}
+
+
 def hidden_blocks(source: Path) -> dict[str, str]:
     """Exercise id -> the code of its graded cell's hidden-test regions, as written in the
     chapter's source (padded with blank lines, so that a traceback's line numbers are the

@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from autograder.checks.bert import model as checks
-from tests.check_contract import contract_tests, hidden_blocks, run_check
+from tests.check_contract import contract_tests, hidden_block_tests, run_check
 from tests.mutants import StubModule, apply, stub_function
 from tests.mutants.bert.model import DIAGNOSES, MUTANTS
 
@@ -34,6 +33,7 @@ CHECKS = {
 # the solution fixture and the generic tests (tests/check_contract.py)
 globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks, solution=SOLUTION,
                                 min_mutants=5))
+globals().update(hidden_block_tests(CHECKS, solution=SOLUTION))
 
 
 # ------------------------------------------------------------------------ wrapping
@@ -77,47 +77,3 @@ def test_export_with_a_wrong_encoder_says_it_needs_it(solution):
 def test_half_done_mlm_names_the_missing_function(solution):
     with pytest.raises(AssertionError, match=r"(?s)^mlm_loss.*not implemented yet"):
         checks.check_mlm_head(solution["MLMHead"], stub_function)
-
-
-# ----------------------------------------------------------------------- hidden tests
-
-
-def _hidden_blocks() -> dict[str, str]:
-    """Exercise id -> its hidden-test block, from the chapter's source."""
-    return {k: v for k, v in hidden_blocks(SOLUTION).items() if k in CHECKS}
-
-
-def _run_block(block: str, namespace: dict) -> None:
-    try:
-        exec(compile(block, "<hidden tests>", "exec"), dict(namespace))
-    finally:
-        torch.set_grad_enabled(True)
-
-
-def _fails(block: str, namespace: dict) -> bool:
-    try:
-        _run_block(block, namespace)
-    except Exception:  # noqa: BLE001 (an assertion, or the mutant's own error: both reject it)
-        return True
-    return False
-
-
-def test_every_exercise_has_a_hidden_block():
-    assert set(_hidden_blocks()) == set(CHECKS)
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_passes_on_solution(solution, exercise):
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        state = torch.get_rng_state()
-        _run_block(_hidden_blocks()[exercise], solution)
-        assert torch.equal(torch.get_rng_state(), state), "a hidden block changed the global RNG"
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_rejects_mutants(solution, exercise):
-    block = _hidden_blocks()[exercise]
-    rejected = [m.id for m in MUTANTS
-                if m.exercise == exercise and _fails(block, apply(m, solution))]
-    assert rejected, f"no {exercise} mutant fails the hidden block"

@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from autograder.checks.bert import tokens as checks
-from tests.check_contract import contract_tests, hidden_blocks
+from tests.check_contract import contract_tests, hidden_block_tests
 from tests.mutants import Mutant, apply
 from tests.mutants.bert.tokens import DIAGNOSES, MUTANTS
 
@@ -31,6 +30,7 @@ CHECKS = {
 # the solution fixture and the generic tests (tests/check_contract.py)
 globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
                                 solution=SOLUTION, min_mutants=5))
+globals().update(hidden_block_tests(CHECKS, solution=SOLUTION))
 
 
 # ------------------------------------------------------------------ wrapping the library
@@ -123,37 +123,3 @@ def test_pairs_cover_the_truncation_regimes():
         words = checks._library_words_enc(k, checks._cut_inside_a_word(k)).word_ids()
         span = checks._library_words_enc(k, None).word_to_tokens(words[-2])
         assert span.start == len(words) - 2 and span.end - span.start >= 2
-
-
-# --------------------------------------------------------------------------- hidden tests
-
-def _hidden_blocks() -> dict[str, str]:
-    """Exercise id -> its hidden-test block, from the chapter's source."""
-    return {k: v for k, v in hidden_blocks(SOLUTION).items() if k in CHECKS}
-
-
-def test_hidden_blocks_cover_every_exercise():
-    assert set(_hidden_blocks()) == set(CHECKS)
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_passes_on_the_solution(solution, exercise):
-    namespace = dict(solution)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        state = torch.get_rng_state()
-        exec(compile(_hidden_blocks()[exercise], f"<hidden {exercise}>", "exec"), namespace)
-        assert torch.equal(torch.get_rng_state(), state), "a hidden block changed the global RNG"
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_rejects_mutants_on_its_own(solution, exercise):
-    block = compile(_hidden_blocks()[exercise], f"<hidden {exercise}>", "exec")
-    rejected = []
-    for mutant in (m for m in MUTANTS if m.exercise == exercise):
-        namespace = apply(mutant, solution)
-        try:
-            exec(block, namespace)
-        except Exception:  # noqa: BLE001 - as in nbgrader, any error fails the hidden test
-            rejected.append(mutant.name)
-    assert rejected, f"no {exercise} mutant fails the hidden block"

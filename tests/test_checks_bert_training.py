@@ -20,7 +20,7 @@ import torch
 
 from autograder.checks.bert import _reference as R
 from autograder.checks.bert import training as checks
-from tests.check_contract import contract_tests, hidden_blocks
+from tests.check_contract import contract_tests, hidden_block_tests
 from tests.mutants import apply, stub_function
 from tests.mutants.bert.training import DIAGNOSES, MUTANTS, minilm_sentence_transformer
 
@@ -38,6 +38,7 @@ CHECKS = {
 # the solution fixture and the generic tests (tests/check_contract.py)
 globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
                                 solution=SOLUTION, min_mutants=5))
+globals().update(hidden_block_tests(CHECKS, solution=SOLUTION))
 
 
 def _check(exercise: str, namespace: dict) -> None:
@@ -82,44 +83,6 @@ def test_the_guard_leaves_the_library_as_it_was(solution):
                       optimization._get_linear_schedule_with_warmup_lr_lambda,
                       checks._pooling_module().forward,
                       transformers.DataCollatorForLanguageModeling.torch_mask_tokens)
-
-
-# ------------------------------------------------------------------------- hidden tests
-
-def _hidden_blocks() -> dict[str, str]:
-    """Exercise id -> its hidden-test block, from the chapter's source."""
-    return {k: v for k, v in hidden_blocks(SOLUTION).items() if k in CHECKS}
-
-
-def _run_hidden(source: str, namespace: dict) -> None:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        state = torch.get_rng_state()
-        try:
-            exec(compile(source, "<hidden tests>", "exec"), dict(namespace))
-        finally:
-            torch.set_grad_enabled(True)
-        assert torch.equal(torch.get_rng_state(), state), "a hidden block changed the global RNG"
-
-
-def test_every_exercise_has_a_hidden_block():
-    assert set(_hidden_blocks()) == set(CHECKS)
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_passes_on_solution(solution, exercise):
-    _run_hidden(_hidden_blocks()[exercise], solution)
-
-
-@pytest.mark.parametrize("exercise", list(CHECKS))
-def test_hidden_block_rejects_a_mutant(solution, exercise):
-    caught = []
-    for mutant in (m for m in MUTANTS if m.exercise == exercise):
-        try:
-            _run_hidden(_hidden_blocks()[exercise], apply(mutant, solution))
-        except Exception:  # an assert, or the mutant's own error: rejected either way
-            caught.append(mutant.name)
-    assert caught, f"no {exercise} mutant fails the hidden tests"
 
 
 # ---------------------------------------------------------------- half-done exercises

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,12 +51,10 @@ def _quiet() -> Iterator[None]:
     transformers.logging.set_verbosity_error()
     progress = transformers.utils.logging.is_progress_bar_enabled()
     transformers.utils.logging.disable_progress_bar()
-    old = logging.getLogger("transformers").level
     try:
         yield
     finally:
         transformers.logging.set_verbosity(level)
-        logging.getLogger("transformers").setLevel(old)
         if progress:
             transformers.utils.logging.enable_progress_bar()
 

@@ -72,11 +72,8 @@ _ASKS = {
 
 
 def _guard(fn: Callable[..., Any], where: str, exercise: str) -> Callable[..., Any]:
-    """`fn` (the learner's) runs with transformers' BERT switched off."""
-    def inner(*args, **kwargs):
-        with _R.no_wrapping(where, _ASKS[exercise]):
-            return fn(*args, **kwargs)
-    return inner
+    """`fn` (the learner's) runs with the library it is compared with switched off."""
+    return _R.guarded(fn, where, _ASKS[exercise])
 
 
 def _lookup(module: Any, dotted: str) -> Any:

@@ -63,11 +63,6 @@ __all__ = ["check_masking", "check_pooling", "check_optimizer"]
 
 # ------------------------------------------------------------------------------ guards
 
-def _guard(fn: Callable[..., Any], where: str, asks: str) -> Callable[..., Any]:
-    """`fn` run inside `_reference.no_wrapping(where, asks)`."""
-    return _R.guarded(fn, where, asks)
-
-
 def _under_seed(fn: Callable[..., Any], seed: int) -> Callable[..., Any]:
     """`fn` run under a fixed global seed, leaving the learner's global RNG as it was."""
     def seeded(*args, **kwargs):
@@ -356,7 +351,7 @@ def _reproducible(mask_tokens, where: str, args: tuple, seed: int) -> list[Holds
     """The generator alone decides: the same seed gives the same draw under another global seed,
     another seed gives another draw."""
     def again(global_seed: int, generator_seed: int):
-        fn = _guard(_under_seed(mask_tokens, global_seed), where, _ASKS_MASK)
+        fn = _R.guarded(_under_seed(mask_tokens, global_seed), where, _ASKS_MASK)
         return call(fn, *args, gen(generator_seed), where=where)
 
     return [
@@ -383,7 +378,7 @@ def _masking_case(mask_tokens, what: str, ids, special, mask_id: int, V: int, se
     kwargs = {} if p is None else {"p": p}
     where = (f"mask_tokens({what}, special_mask, mask_id={mask_id}, vocab_size={V}, "
              f"generator=gen({seed}){'' if p is None else f', p={p}'})")
-    fn = _guard(_under_seed(mask_tokens, 1), where, _ASKS_MASK)
+    fn = _R.guarded(_under_seed(mask_tokens, 1), where, _ASKS_MASK)
     (out,) = run(Case(where, fn, (ids, special, mask_id, V, gen(seed)), kwargs,
                       keeps={"input_ids": ids, "special_mask": special},
                       keeps_hint="mask_tokens must not change input_ids in place: clone it "
@@ -517,7 +512,7 @@ _UNSQUEEZE = ("hidden is (B, T, H) and attention_mask (B, T): unsqueeze the mask
 def _mean_case(mean_pool, hidden, mask, what: str, hint: str) -> Case:
     where = f"mean_pool({what})"
     again = _padded(hidden, mask, 3)
-    fn = _guard(mean_pool, where, _ASKS_POOL)
+    fn = _R.guarded(mean_pool, where, _ASKS_POOL)
     return Case(where, fn, (hidden, mask), keeps={"hidden": hidden, "attention_mask": mask},
                 call_hint=_UNSQUEEZE,
                 out=Out(dtype=FLOATS, shape=(hidden.shape[0], hidden.shape[2]), finite=True,
@@ -545,7 +540,7 @@ def _cls_bugs(hidden: torch.Tensor, mask: torch.Tensor) -> list[Bug]:
 
 def _cls_case(cls_pool, hidden, mask, with_mask: bool) -> Case:
     where = f"cls_pool(hidden {tuple(hidden.shape)}{', attention_mask' if with_mask else ''})"
-    return Case(where, _guard(cls_pool, where, _ASKS_POOL),
+    return Case(where, _R.guarded(cls_pool, where, _ASKS_POOL),
                 (hidden, mask) if with_mask else (hidden,),
                 call_hint="cls_pool(hidden, attention_mask=None): the mask is optional",
                 out=Out(dtype=FLOATS, shape=(hidden.shape[0], hidden.shape[2]),
@@ -629,7 +624,7 @@ def _classifier_bugs(model, body, mode: str) -> list[Bug]:
 
 
 def _logits_case(model, body, mode: str, where: str, inputs) -> Case:
-    fn = _guard(model, where, "classify from the pooled vector")
+    fn = _R.guarded(model, where, "classify from the pooled vector")
     again = (*_classifier_inputs_padded(inputs),)
     passed = lambda i: body.seen is not None and isinstance(body.seen[i], torch.Tensor)  # noqa: E731
     return Case(where, fn, inputs,
@@ -668,7 +663,7 @@ def _check_classifier(SentenceClassifier) -> None:
     models = {}
     for mode in ("mean", "cls"):
         where = f"{build_where}, pooling={mode!r}, dropout=0.3)"
-        model = build(_guard(SentenceClassifier, where, "classify from the pooled vector"),
+        model = build(_R.guarded(SentenceClassifier, where, "classify from the pooled vector"),
                       where, body, _H, _CLASSES, pooling=mode, dropout=0.3,
                       hint="__init__(self, bert, hidden, n_classes, pooling='mean', dropout=0.1)")
         examine(where, model, holds=_attributes(body, 0.3))
@@ -686,7 +681,7 @@ def _check_dropout(model, body, where: str, inputs) -> None:
     """In train mode the pooled vector goes through the model's dropout, once, before the head."""
     model.train()
     try:
-        fn = _guard(_under_seed(model, 5), where, "classify from the pooled vector")
+        fn = _R.guarded(_under_seed(model, 5), where, "classify from the pooled vector")
         pooled = _st_pool("mean", body.lookup(*inputs[:2]), inputs[2])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(5)
@@ -708,7 +703,7 @@ def _check_gradients(model, body, where: str, inputs) -> None:
     for p in model.parameters():
         p.grad = None
     body.table.grad = body.types.grad = None
-    fn = _guard(model, f"{where}(...)", "classify from the pooled vector")
+    fn = _R.guarded(model, f"{where}(...)", "classify from the pooled vector")
     logits = call(fn, *inputs, where=f"{where}(input_ids, token_type_ids, attention_mask)")
     loss = F.cross_entropy(logits, labels)
     expect_true(loss.requires_grad, f"{where}: the logits", "the logits must stay in the "
@@ -747,7 +742,7 @@ def check_pooling(mean_pool, cls_pool, SentenceClassifier) -> None:
     minilm_hidden, minilm_mask = (t.clone() for t in _minilm_hidden())
     where = (f"mean_pool(MiniLM's last hidden state of {list(_TEXTS)[:2]} + 2 more, "
              "attention_mask)")
-    run(Case(where, _guard(mean_pool, where, _ASKS_POOL),
+    run(Case(where, _R.guarded(mean_pool, where, _ASKS_POOL),
              (minilm_hidden, minilm_mask), out=Out(shape=(len(_TEXTS), 384)),
              view=lambda out: F.normalize(out.detach().float(), dim=-1), want=_st_embeddings(),
              what="F.normalize(mean_pool(...), dim=-1) vs SentenceTransformer.encode(texts)",
@@ -890,7 +885,7 @@ def _group_rules(model: nn.Module, weight_decay: float) -> list[Holds]:
 def _check_groups(param_groups) -> None:
     model = _tiny()
     where = f"param_groups(model, weight_decay={_WD})"
-    out = call(_guard(param_groups, where, _ASKS_OPT), model, _WD, where=where)
+    out = call(_R.guarded(param_groups, where, _ASKS_OPT), model, _WD, where=where)
     groups = _as_groups(out)
     expect_true(groups is not None, where, "return a list of dicts: [{'params': [...], "
                 "'weight_decay': weight_decay}, {'params': [...], 'weight_decay': 0.0}]",
@@ -921,7 +916,7 @@ def _hf_multipliers(W: int, T: int, steps: int) -> tuple[float, ...]:
 
 def _multiplier(warmup_linear, step: int, W: int, T: int) -> float:
     where = f"warmup_linear({step}, warmup_steps={W}, total_steps={T})"
-    value = call(_guard(warmup_linear, where, _ASKS_OPT), step, W, T, where=where,
+    value = call(_R.guarded(warmup_linear, where, _ASKS_OPT), step, W, T, where=where,
                  hint="warmup_steps=0 (no warm-up) must work: guard the divisions with max(1, ...)"
                  if W == 0 else None)
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -990,8 +985,8 @@ def _check_training(param_groups, warmup_linear) -> None:
     ref_sched = get_linear_schedule_with_warmup(ref, W, T)
     ref_lrs = _train(theirs, ref, ref_sched, T + 2)
 
-    guarded = _guard(warmup_linear, where, _ASKS_OPT)
-    groups = call(_guard(param_groups, where, _ASKS_OPT), ours, _WD, where=where)
+    guarded = _R.guarded(warmup_linear, where, _ASKS_OPT)
+    groups = call(_R.guarded(param_groups, where, _ASKS_OPT), ours, _WD, where=where)
     opt = call(torch.optim.AdamW, groups, lr=_LR, where=f"{where}: torch.optim.AdamW(groups)")
     sched = call(torch.optim.lr_scheduler.LambdaLR, opt, lambda s: guarded(s, W, T),
                  where=f"{where}: LambdaLR(opt, lambda s: warmup_linear(s, {W}, {T}))")
