@@ -27,7 +27,7 @@ from course.errors import CourseError
 
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
 # name -> chapter whose solution defines `pretrain(minutes: float, log=print) -> (model, info)`
-PRETRAINABLE = {"elmo": "02_elmo"}
+PRETRAINABLE = {"elmo": "02_elmo", "awd_lstm": "05_ulmfit"}
 
 
 class CheckpointError(CourseError):

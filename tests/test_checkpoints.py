@@ -45,3 +45,30 @@ def test_corrupt_and_missing_files_are_one_clear_line(tmp_path):
 def test_unknown_pretrain_name():
     with pytest.raises(checkpoints.CheckpointError, match="nothing to pretrain called 'bert'"):
         checkpoints.pretrain("bert", 1)
+
+
+@pytest.mark.parametrize("name", sorted(checkpoints.PRETRAINABLE))
+def test_shipped_checkpoint_verifies_and_says_how_it_was_made(name):
+    """Every checkpoint the course ships: sha256 as its manifest says, bf16 safetensors within
+    the 25 MB budget, and a manifest that records how it was made and what it scored."""
+    state, manifest = checkpoints.load(name)  # raises on a sha256 mismatch
+    weights = checkpoints.SHIPPED / manifest["file"]
+    assert weights.stat().st_size == manifest["bytes"] <= 25 * 2**20, weights
+    assert manifest["dtype"] == "bfloat16" and manifest["name"] == name
+    assert manifest["command"].startswith(f"course pretrain {name}"), manifest["command"]
+    for key in ("config", "data", "hardware", "torch", "steps", "wall_s", "metrics", "vocab", "source"):
+        assert manifest.get(key), f"{name}.json: no {key!r}"
+    assert len(manifest["vocab"]) == manifest["config"]["vocab_size"]
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_shipped_awd_lstm_loads_into_the_chapters_model():
+    """The chapter's `new_lm` rebuilds the network from the manifest and takes every weight."""
+    from course import loader, release
+
+    namespace = loader.load_definitions(release.find("05_ulmfit").source)
+    state, manifest = checkpoints.load("awd_lstm")
+    cfg = {"model": manifest["config"]["model"], "output_p": manifest["config"]["output_p"]}
+    lm = namespace["new_lm"](manifest["config"]["vocab_size"], cfg)
+    lm.load_state_dict(state)  # strict: same names, same shapes
+    assert lm.decoder.weight is lm.encoder.embed.weight  # still tied after loading
