@@ -88,6 +88,11 @@ def rerun(cells: list[dict], timeout: int) -> Iterator[dict]:
                     importlib.import_module(name)
                 except Exception:  # noqa: BLE001 - the test cell will report it
                     pass
+    if "torch" in sys.modules:
+        # torch imports torch._dynamo lazily (the first optimizer a check builds imports it),
+        # and that import rebinds torch.manual_seed: import it before the snapshot, so that
+        # torch's own rebinding is not taken for the learner's
+        importlib.import_module("torch._dynamo")
     snapshot = tamper.Snapshot()
     signal.signal(signal.SIGALRM, _on_alarm)
     ns = loader.namespace()

@@ -104,3 +104,26 @@ def test_the_worker_gives_the_clean_rerun_its_share_of_the_budget(tmp_path, monk
     worker.check_integrity(tmp_path, spec, autograded, result)
     assert seen == {"timeout": 9, "deadline": 42.0}
     assert result.integrity == Integrity()
+
+
+def test_a_check_that_builds_the_first_optimizer_is_not_taken_for_tampering():
+    """torch imports torch._dynamo when the first optimizer is built, which rebinds
+    torch.manual_seed: the clean re-run must not flag that as the learner's doing (chapter 5's
+    checks build optimizers). A fresh process, since this one may have imported it already."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys, torch\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+        "from autograder import verify\n"
+        "cells = [{'kind': 'code', 'source': 'import torch'},\n"
+        "         {'kind': 'test', 'grade_id': 'check-opt', 'source':\n"
+        "          'import torch\\nopt = torch.optim.Adam([torch.zeros(1, requires_grad=True)])\\n'\n"
+        "          'assert opt is not None'}]\n"
+        "print(json.dumps([e['event'] for e in verify.rerun(cells, 60)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    events = out.stdout.strip().splitlines()[-1]
+    assert "tamper" not in events, events
