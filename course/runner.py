@@ -63,17 +63,20 @@ def run(keys: list[str], scale: str, *, results: Path | None = None, smoke: bool
     """Execute chapters at `scale`, recording their results. A smoke run records into
     build/smoke-results, never into the course's results/."""
     results = results or (release.ROOT / "build" / "smoke-results" if smoke else default_results_dir())
+    # a smoke run's notebook is not the book's: it goes beside its results, not to build/executed
+    out_dir = release.ROOT / "build" / "smoke-executed" if smoke else executed_dir()
     chosen = [release.find(k) for k in keys] if keys else release.chapters()
     failed = []
     walls = {}
     for ch in chosen:
         try:
-            path, walls[ch.slug] = execute(ch, scale, results_dir=results, smoke=smoke)
+            path, walls[ch.slug] = execute(ch, scale, out_dir=out_dir, results_dir=results, smoke=smoke)
             print(f"{ch.slug}: executed at {scale} in {walls[ch.slug]:.0f} s → {path.relative_to(release.ROOT)}")
         except CellExecutionError as err:
             failed.append(ch.slug)
             last = str(err).strip().splitlines()[-1] if str(err).strip() else "cell failed"
-            print(f"{ch.slug}: FAILED at {scale}: {last} (see build/executed/{ch.slug}.ipynb)", file=sys.stderr)
+            where = (out_dir / f"{ch.slug}.ipynb").relative_to(release.ROOT)
+            print(f"{ch.slug}: FAILED at {scale}: {last} (see {where})", file=sys.stderr)
     print_results(results, [ch.slug for ch in chosen], scale, walls)
     return Exit.FAILED if failed else Exit.OK
 

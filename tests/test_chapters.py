@@ -122,6 +122,15 @@ def test_runner_records_results_and_outputs(demo_course, tmp_path, capsys):
     assert "answer=42" in capsys.readouterr().out
 
 
+def test_a_smoke_run_leaves_the_books_notebooks_and_results_alone(demo_course):
+    """The book shows build/executed/ and results/: a smoke run writes beside them instead."""
+    assert runner.run(["1"], "tiny", smoke=True) == 0
+    assert (demo_course / "build" / "smoke-executed" / "01_demo.ipynb").is_file()
+    assert (demo_course / "build" / "smoke-results" / "01_demo.tiny.json").is_file()
+    assert not (demo_course / "build" / "executed").exists()
+    assert not any((demo_course / "results").glob("*.json"))  # none there, or no folder at all
+
+
 SMOKED = [ch for ch in CHAPTERS if "scale.smoke_caps(" in ch.source.read_text()]
 
 
