@@ -51,3 +51,15 @@ def load(chapter: str) -> dict | None:
             if path.is_file():
                 return json.loads(path.read_text())
     return None
+
+
+def timing(chapter: str) -> str:
+    """One line for a chapter's "Before you start": how long its last recorded run took, at
+    which scale, on which hardware (from this run's or the committed results)."""
+    rec = load(chapter)
+    if rec is None:
+        return f"compute: no run of {chapter} recorded yet (run `course run {chapter[:2]}`)"
+    minutes = float(rec.get("wall_s", 0)) / 60
+    return (f"compute: about {max(1, round(minutes))} min at the {rec['scale']} scale on "
+            f"{rec.get('hardware', rec.get('device', 'this machine'))} (recorded {rec.get('created', '?')[:10]}); "
+            f"tiny takes seconds, full needs a GPU")
