@@ -442,7 +442,7 @@ def _run_jobs(runner: Runner, jobs: dict[Key, Job], nworkers: int,
             outcomes[key] = outcome
             finished(key, outcome)
             r = outcome.result
-            what = f"{r.score:g}/{r.max_score:g}" if outcome.ok else f"failed: {r.reason}"
+            what = "{:g}/{:g}".format(*_autograded(r)) if outcome.ok else f"failed: {r.reason}"
             print(f"[{done}/{len(jobs)}] {key[0]} {key[1]}: {what} ({outcome.seconds:.1f} s)",
                   flush=True)
     except KeyboardInterrupt:
@@ -466,8 +466,20 @@ def _row(item: Item, outcome: Outcome, max_scores: dict, timeout) -> Row:
     flags = _flags(item, outcome, max_score)
     reasons = ([f"ran past the {timeout} s cell limit: " + ", ".join(r.timeouts)]
                if r.timeouts else [])
-    return Row(item.student, item.assignment, r.score, r.max_score,
+    written = [c for c in r.cells if c.grade_id.startswith(markup.WRITTEN)]
+    if written:
+        reasons.append("written answers to grade by hand: " + ", ".join(
+            f"{c.grade_id} ({c.max_score:g} points)" for c in written))
+    score, auto_max = _autograded(r)
+    return Row(item.student, item.assignment, score, auto_max,
                "flagged" if flags else "graded", "; ".join(flags + reasons))
+
+
+def _autograded(r) -> tuple[float, float]:
+    """(score, max score) of the autograded cells: written answers are graded by hand, so
+    they stay outside the gradebook's score (its reason names them)."""
+    written = [c for c in r.cells if c.grade_id.startswith(markup.WRITTEN)]
+    return (r.score - sum(c.score for c in written), r.max_score - sum(c.max_score for c in written))
 
 
 def _flags(item: Item, outcome: Outcome, max_score: float | None) -> list[str]:
@@ -489,14 +501,15 @@ def _flags(item: Item, outcome: Outcome, max_score: float | None) -> list[str]:
                      + "; ".join(integrity.suspect[:3]))
     if any(n.kind == "leak" for n in r.notes):
         flags.append("an output showed hidden test code (removed from the feedback)")
-    manual = [c.grade_id for c in r.cells
-              if c.needs_manual_grade and c.grade_id not in item.missing]
+    manual = [c.grade_id for c in r.cells if c.needs_manual_grade and c.grade_id not in item.missing
+              and not c.grade_id.startswith(markup.WRITTEN)]
     if manual:
         flags.append("nbgrader asks for manual grading of: " + ", ".join(manual))
     if r.feedback_error:
         flags.append(f"no feedback: {r.feedback_error}")
-    if max_score is not None and abs(r.max_score - max_score) > 1e-9:
-        flags.append(f"max score {r.max_score:g} differs from the source's {max_score:g}")
+    auto_max = _autograded(r)[1]
+    if max_score is not None and abs(auto_max - max_score) > 1e-9:
+        flags.append(f"max score {auto_max:g} differs from the source's {max_score:g}")
     return flags
 
 

@@ -256,7 +256,7 @@ def vet(item: Item, source: nbformat.NotebookNode) -> None:
     source_ids = markup.grade_ids(source)
     have = markup.grade_ids(nb)
     missing_tests = [g for g, kind in source_ids.items() if kind == "test" and g not in have]
-    missing_ex = [g for g, kind in source_ids.items() if kind == "exercise" and g not in have]
+    missing_ex = [g for g, kind in source_ids.items() if kind in ("exercise", "written") and g not in have]
     item.missing = missing_ex
     restored = restore_tests(nb, source)
     if missing_tests and len(missing_tests) == sum(k == "test" for k in source_ids.values()) \

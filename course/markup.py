@@ -7,7 +7,10 @@ alike, as `nbgrader.utils` does for nbgrader.
 Cells (nbgrader's metadata, schema version 3; `course.release` writes it from the
 terse authoring markup of a source):
 - ``:exercise: ID`` -> grade id ``exercise-ID``: a solution cell the learner writes;
-- ``:check: ID`` and ``:points: N`` -> grade id ``check-ID``: a graded, locked test cell.
+- ``:check: ID`` and ``:points: N`` -> grade id ``check-ID``: a graded, locked test cell;
+- a markdown cell with metadata ``{"written": ID, "points": N}`` -> grade id ``written-ID``:
+  a written answer, graded by hand (nbgrader's "manually graded answer"); its model answer
+  and rubric sit in a solution region, so they never reach the learner.
 
 Regions inside a cell's source, by nbgrader's own rule (a line *containing* the
 delimiter opens or closes a region; see ``nbgrader.preprocessors.ClearSolutions`` and
@@ -27,10 +30,12 @@ from course.errors import CourseError
 
 EXERCISE = "exercise-"  # grade-id prefix of an exercise (solution) cell
 CHECK = "check-"  # grade-id prefix of a graded test cell
+WRITTEN = "written-"  # grade-id prefix of a written answer, graded by hand
 SCHEMA_VERSION = 3  # nbgrader refuses cell metadata without it
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # what a released solution becomes
+ANSWER_STUB = "YOUR ANSWER HERE"  # what a released written answer becomes (nbgrader's text)
 
 
 class MarkupError(CourseError):
@@ -63,13 +68,21 @@ def is_exercise(cell: Mapping[str, Any]) -> bool:
     return bool(grader_meta(cell).get("solution"))
 
 
+def is_written(cell: Mapping[str, Any]) -> bool:
+    """A written answer: a markdown answer cell that is graded (by hand)."""
+    meta = grader_meta(cell)
+    return cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
 def kind(cell: Mapping[str, Any]) -> str | None:
-    """"test", "exercise", or None for a cell the grader does not track."""
+    """"test", "exercise", "written", or None for a cell the grader does not track."""
     if grade_id(cell) is None:
         return None
     meta = grader_meta(cell)
     if meta.get("grade") and not meta.get("solution"):
         return "test"
+    if is_written(cell):
+        return "written"
     return "exercise" if meta.get("solution") else None
 
 
@@ -85,7 +98,11 @@ def exercise_of(gid: str) -> str:
 
 
 def cell_meta(role: str, exercise: str, *, points: int | None = None) -> dict[str, Any]:
-    """nbgrader metadata for an exercise cell (role "exercise") or a test cell ("test")."""
+    """nbgrader metadata for an exercise cell (role "exercise"), a test cell ("test") or a
+    written answer ("written": graded and a solution, so nbgrader asks for a human)."""
+    if role == "written":
+        return {"grade": True, "grade_id": f"{WRITTEN}{exercise}", "locked": False,
+                "points": points, "schema_version": SCHEMA_VERSION, "solution": True, "task": False}
     test = role == "test"
     meta = {"grade": test, "grade_id": f"{CHECK if test else EXERCISE}{exercise}",
             "locked": test, "schema_version": SCHEMA_VERSION, "solution": not test,
@@ -101,7 +118,13 @@ def grade_ids(nb: Mapping[str, Any]) -> dict[str, str]:
 
 
 def max_score(nb: Mapping[str, Any]) -> float:
-    return sum(points(c) for c in nb.get("cells", []))
+    """The points the autograder gives (graded test cells; written answers are graded by hand)."""
+    return sum(points(c) for c in nb.get("cells", []) if not is_written(c))
+
+
+def written_points(nb: Mapping[str, Any]) -> dict[str, float]:
+    """grade id -> points of each written answer (graded by hand, outside max_score)."""
+    return {grade_id(c): points(c) for c in nb.get("cells", []) if is_written(c) and grade_id(c)}
 
 
 def test_cells(nb: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

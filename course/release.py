@@ -7,6 +7,9 @@ each cell and region is):
   regions become `raise NotImplementedError()` stubs (as nbgrader's ClearSolutions does).
 - `:check: <id>` and `:points: N` on a code cell: a locked, graded test cell;
   `### BEGIN/END HIDDEN TESTS` blocks in it exist only in the instructor's source.
+- `+++ {"written": "<id>", "points": N}` before a markdown cell: a written answer, graded
+  by hand. Its model answer and rubric sit between `### BEGIN/END SOLUTION`: the learner
+  gets "YOUR ANSWER HERE", the book shows them behind a toggle.
 """
 
 from __future__ import annotations
@@ -90,11 +93,24 @@ def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata
         exercise, check = meta.pop("exercise", None), meta.pop("check", None)
-        points = meta.pop("points", None)
+        written, points = meta.pop("written", None), meta.pop("points", None)
         cell.id = f"cell-{index:03d}"
-        if exercise is not None and check is not None:
-            raise BuildError(f"{ch.source.name}: cell {index} is both an exercise and a check")
-        if exercise is not None:
+        if sum(x is not None for x in (exercise, check, written)) > 1:
+            raise BuildError(f"{ch.source.name}: cell {index} is more than one of an exercise, "
+                             "a check and a written answer")
+        if written is not None:
+            if cell.cell_type != "markdown" or markup.BEGIN_SOLUTION not in cell.source:
+                raise BuildError(f"{ch.source.name}: written answer {written!r} needs a markdown cell "
+                                 f"with its model answer and rubric inside ### {markup.BEGIN_SOLUTION}")
+            if not isinstance(points, int) or points <= 0:
+                raise BuildError(f"{ch.source.name}: written answer {written!r} needs \"points\": N > 0")
+            try:
+                markup.regions(cell.source, markup.BEGIN_SOLUTION, markup.END_SOLUTION,
+                               where=f"{ch.source.name}: written answer {written!r}")
+            except markup.MarkupError as err:
+                raise BuildError(str(err)) from None
+            meta["nbgrader"] = markup.cell_meta("written", str(written), points=points)
+        elif exercise is not None:
             if cell.cell_type != "code" or markup.BEGIN_SOLUTION not in cell.source:
                 raise BuildError(f"{ch.source.name}: exercise {exercise!r} needs a code cell with "
                                  f"### {markup.BEGIN_SOLUTION}")
@@ -130,6 +146,8 @@ def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
             cell.source = markup.stub_solutions(markup.strip_hidden_tests(cell.source, where=where),
                                                 where=where)
             cell.outputs, cell.execution_count = [], None
+        elif markup.is_written(cell):
+            cell.source = markup.ANSWER_STUB  # the model answer and the rubric stay behind
     _mark_generated(nb, ch)
     return nb
 
@@ -139,6 +157,12 @@ def book_page(ch: Chapter) -> str:
     nb = source_notebook(ch)
     for index, cell in enumerate(nb.cells):
         answer = markup.is_exercise(cell)
+        if markup.is_written(cell):
+            where = f"{ch.source.name}: cell {index}"
+            body = markup.strip_solution_markers(cell.source, where=where).strip()
+            points = markup.points(cell)
+            cell.source = (f"````{{admonition}} A model answer and its rubric ({points:g} points)\n"
+                           f":class: dropdown\n\n{body}\n````")
         cell.metadata.pop("nbgrader", None)
         if cell.cell_type == "code":
             where = f"{ch.source.name}: cell {index}"

@@ -347,6 +347,16 @@ assert add(1, 2) == 3, "add(1, 2) should be 3"
 assert add(-1, 1) == 0, "MARKER add"
 ### END HIDDEN TESTS
 ```
+
+**Question 1 (3 points).** Why is addition commutative?
+
++++ {"written": "commutative", "points": 3}
+
+### BEGIN SOLUTION
+**Model answer.** RUBRIC-TEXT-42
+
+**Rubric.** 3 points: a reason.
+### END SOLUTION
 """.replace("MARKER", MARKER)
 
 
@@ -366,8 +376,13 @@ def test_default_sources_come_from_course_build(tmp_path, monkeypatch):
         rows = {r["student"]: r for r in csv.DictReader(fh)}
     assert (rows["solution"]["score"], rows["solution"]["max_score"]) == ("2", "2")
     assert (rows["stubs"]["score"], rows["stubs"]["status"]) == ("0", "graded")
+    # the written answer is graded by hand: outside the score, named in the reason, not flagged
+    assert rows["solution"]["status"] == "graded", rows["solution"]
+    assert "written answers to grade by hand: written-commutative (3 points)" in rows["solution"]["reason"]
     for path in feedback_files(out):
         assert MARKER not in path.read_text(), path
+    stub_feedback = next(p for p in feedback_files(out) if "stubs" in p.parts).read_text()
+    assert "RUBRIC-TEXT-42" not in stub_feedback and "YOUR ANSWER HERE" in stub_feedback
 
 
 # -- the real chapter: release -> submit -> autograde -> feedback -> export -------------

@@ -3,6 +3,7 @@
 import json
 
 import nbformat
+import pytest
 
 from course import loader, markup, release
 
@@ -87,3 +88,33 @@ def test_generated_ids_are_deterministic(demo_course):
     b = json.loads(nbformat.writes(release.student_notebook(release.find(1))))
     assert a == b and all(c["id"] for c in a["cells"])
     assert set(loader.test_cells(release.source_notebook(release.find(1)))) == {"add", "norm"}
+
+
+def test_a_written_answer_reaches_the_book_but_never_the_learner(demo_course):
+    release.release()
+    text = (demo_course / "chapters" / "01_demo.ipynb").read_text()
+    for leak in ("MODEL-ANSWER-MARKER", "Rubric", "BEGIN SOLUTION"):
+        assert leak not in text, f"student notebook leaks {leak!r}"
+    nb = nbformat.reads(text, as_version=4)
+    answer = next(c for c in nb.cells if c.get("id") == "written-why-positive")
+    assert answer.cell_type == "markdown" and answer.source == markup.ANSWER_STUB
+    assert answer.metadata.nbgrader == {"grade": True, "grade_id": "written-why-positive", "locked": False,
+                                        "points": 2, "schema_version": 3, "solution": True, "task": False}
+    assert markup.kind(answer) == "written" and markup.written_points(nb) == {"written-why-positive": 2}
+    assert markup.max_score(nb) == 3  # the autograded points only: written answers are graded by hand
+    page = release.book_page(release.find(1))
+    assert "MODEL-ANSWER-MARKER" in page and "BEGIN SOLUTION" not in page
+    assert "````{admonition} A model answer and its rubric (2 points)\n:class: dropdown" in page
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda s: s.replace('"points": 2}', '"points": 0}'), "written answer 'why-positive' needs \"points\": N > 0"),
+    (lambda s: s.replace("### END SOLUTION\n\n+++", "\n+++"), "is never closed"),
+    (lambda s: s.replace("### BEGIN SOLUTION\n**Model", "**Model"), "needs a markdown cell with its model answer"),
+])
+def test_a_malformed_written_answer_is_one_clear_line(demo_course, edit, message):
+    src = demo_course / "solutions" / "01_demo.md"
+    src.write_text(edit(src.read_text()))
+    with pytest.raises(release.BuildError) as err:
+        release.source_notebook(release.find(1))
+    assert message in str(err.value) and "\n" not in str(err.value)
