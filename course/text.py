@@ -18,9 +18,9 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
-def tokenize(text: str, *, punctuation: bool = True) -> list[str]:
-    """Lowercase word tokens of `text`; punctuation is split off as one-character tokens
-    (dropped with punctuation=False). IMDB's ``<br />`` line breaks are removed and the
+def tokenize(text: str, *, punctuation: bool = True, lower: bool = True) -> list[str]:
+    """Lowercase word tokens of `text` (capitals kept with lower=False); punctuation is split
+    off as one-character tokens (dropped with punctuation=False). IMDB's ``<br />`` line breaks are removed and the
     typographic apostrophe ’ becomes ', so "don’t" and "don't" are one word.
 
     >>> tokenize("It's a <br /><br />GREAT film, isn't it?!")
@@ -32,7 +32,7 @@ def tokenize(text: str, *, punctuation: bool = True) -> list[str]:
         text = _HTML_BREAK.sub(" ", text)
     if "’" in text:
         text = text.replace("’", "'")
-    return (_TOKEN if punctuation else _WORD).findall(text.lower())
+    return (_TOKEN if punctuation else _WORD).findall(text.lower() if lower else text)
 
 
 def pad_batch(

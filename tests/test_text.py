@@ -66,3 +66,8 @@ def test_iter_minibatches_is_repeatable_and_can_keep_order():
     assert ordered.tolist() == list(range(7))
     with pytest.raises(ValueError, match="batch_size"):
         list(iter_minibatches(5, 0))
+
+
+def test_tokenize_can_keep_capitals():
+    assert tokenize("It's a <br />GREAT film’s", lower=False) == ["It's", "a", "GREAT", "film's"]
+    assert [t.lower() for t in tokenize("Paris, PARIS!", lower=False)] == tokenize("Paris, PARIS!")
