@@ -118,3 +118,15 @@ def test_a_malformed_written_answer_is_one_clear_line(demo_course, edit, message
     with pytest.raises(release.BuildError) as err:
         release.source_notebook(release.find(1))
     assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_real_chapters_ask_written_questions_without_giving_the_answers():
+    for ch in release.chapters():
+        nb = release.student_notebook(ch)
+        written = [c for c in nb.cells if markup.is_written(c)]
+        assert len(written) >= 2, f"{ch.slug}: two or three written questions after the experiments"
+        assert all(c.source == markup.ANSWER_STUB for c in written), ch.slug
+        text = nbformat.writes(nb)
+        assert "Rubric" not in text and "Model answer" not in text, f"{ch.slug} leaks a model answer"
+        page = release.book_page(ch)
+        assert page.count("A model answer and its rubric") == len(written), ch.slug
