@@ -18,14 +18,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 SAME = "no clear difference"
 
 
-def mean_std(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+class Summary(NamedTuple):
+    """An arm known only as mean ± std over its seeds (another chapter's results record):
+    every function here takes it wherever it takes per-seed scores."""
+
+    mean: float
+    std: float
+
+
+def mean_std(values: Sequence[float] | np.ndarray | Summary) -> tuple[float, float]:
     """(mean, sample standard deviation) of per-seed scores; the std of one value is 0."""
+    if isinstance(values, Summary):
+        return float(values.mean), float(values.std)
     a = np.asarray(values, dtype=float).ravel()
     if a.size == 0:
         raise ValueError("mean_std of no values")

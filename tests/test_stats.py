@@ -64,3 +64,12 @@ def test_the_protocol_is_the_same_subsets_in_every_chapter(monkeypatch):
     assert fewlabel.subset(1000, 100, 0) != fewlabel.subset(1000, 100, 1)
     monkeypatch.setenv("COURSE_SCALE", "full")
     assert fewlabel.label_counts(fewlabel.protocol(), 8530) == [100, 300, 1000, 8530]
+
+
+def test_an_arm_known_only_as_mean_and_std_compares_like_its_seeds():
+    seeds = [0.70, 0.72, 0.74]
+    other = [0.60, 0.61, 0.62]
+    summary = stats.Summary(*stats.mean_std(seeds))
+    assert stats.verdict(summary, other, n_test=400) == stats.verdict(seeds, other, n_test=400) == "better"
+    assert stats.noise(summary, other, n_test=400) == pytest.approx(stats.noise(seeds, other, n_test=400))
+    assert stats.fmt(stats.Summary(0.5, 0.01)) == "0.500 ± 0.010"
