@@ -36,6 +36,10 @@ BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"  # what a released solution becomes
 ANSWER_STUB = "YOUR ANSWER HERE"  # what a released written answer becomes (nbgrader's text)
+# A narrative cell tagged so holds an answer in another form (an exercise rebuilt from
+# library parts, a comparison that needs it): it appears in the instructor's source and the
+# self-study book only, never in the student notebook or the student book.
+ANSWER_KEY = "answer-key"
 
 
 class MarkupError(CourseError):
@@ -72,6 +76,11 @@ def is_written(cell: Mapping[str, Any]) -> bool:
     """A written answer: a markdown answer cell that is graded (by hand)."""
     meta = grader_meta(cell)
     return cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
+
+
+def is_answer_key(cell: Mapping[str, Any]) -> bool:
+    tags = (cell.get("metadata") or {}).get("tags") or []
+    return isinstance(tags, list) and ANSWER_KEY in tags
 
 
 def kind(cell: Mapping[str, Any]) -> str | None:

@@ -140,6 +140,7 @@ def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
 def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
     """What a learner gets: stubs for solutions, no hidden tests, no outputs."""
     nb = source_notebook(ch)
+    nb.cells = [cell for cell in nb.cells if not markup.is_answer_key(cell)]
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             where = f"{ch.source.name}: cell {index}"
@@ -195,32 +196,97 @@ def _targets(ch: Chapter) -> dict[Path, str]:
     }
 
 
+def _checks_code(ch: Chapter) -> Path | None:
+    """The chapter's visible checks in this course tree (a module or a package), if any."""
+    base = ROOT / "autograder" / "checks"
+    for candidate in (base / f"{ch.name}.py", base / ch.name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _probes(ch: Chapter) -> dict:
+    import importlib
+
+    if _checks_code(ch) is None:
+        return {}
+    try:
+        module = importlib.import_module(f"autograder.checks.{ch.name}")
+    except ModuleNotFoundError:
+        return {}
+    return dict(getattr(module, "PROBES", {}))
+
+
+def expected_store() -> Path:
+    return ROOT / "autograder" / "expected"
+
+
+def _stale_expected() -> tuple[list[tuple[Chapter, dict, str]], list[Path]]:
+    """Chapters whose stored expected values are older than their source or checks, and
+    stored files no chapter's checks ask for."""
+    from autograder import expected
+
+    stale, wanted = [], set()
+    for ch in chapters():
+        probes = _probes(ch)
+        if not probes:
+            continue
+        wanted.add(expected_store() / f"{ch.name}.safetensors")
+        fp = expected.fingerprint(ch.source, _checks_code(ch))
+        if expected.stored_fingerprint(ch.name, expected_store()) != fp:
+            stale.append((ch, probes, fp))
+    orphans = sorted(set(expected_store().glob("*.safetensors")) - wanted)
+    return stale, orphans
+
+
+def _write_expected(ch: Chapter, probes: dict, fp: str) -> Path:
+    """Run the checks' probes on the chapter's solution and store what they return."""
+    from autograder import expected
+    from course import loader
+
+    solution = loader.load_definitions(source_notebook(ch))
+    if solution[loader.ERRORS]:
+        raise BuildError(f"{ch.source.name}: the solution does not load: "
+                         f"{'; '.join(solution[loader.ERRORS])}")
+    try:
+        tensors = expected.generate(probes, solution)
+    except Exception as err:  # a probe is instructor code run on the solution: name it
+        raise BuildError(f"{ch.source.name}: making the checks' expected values failed: "
+                         f"{type(err).__name__}: {err}") from err
+    return expected.write(ch.name, tensors, fp, f"solutions/{ch.source.name}", expected_store())
+
+
 def release(check: bool = False) -> int:
-    """Regenerate chapters/ and book/chapters/; with `check`, only report what is stale."""
+    """Regenerate chapters/, book/chapters/ and the checks' expected values; with `check`,
+    only report what is stale."""
     wanted: dict[Path, str] = {}
     for ch in chapters():
         wanted.update(_targets(ch))
     generated = set((ROOT / "chapters").glob("*.ipynb")) | set((ROOT / "book" / "chapters").glob("*.md"))
     orphans = sorted(generated - set(wanted))
     stale = [p for p, text in wanted.items() if not p.is_file() or p.read_text() != text]
+    stale_expected, orphan_expected = _stale_expected()
     if check:
-        for path in stale:
+        late = stale + [expected_store() / f"{ch.name}.safetensors" for ch, _, _ in stale_expected]
+        for path in late:
             print(f"stale: {path.relative_to(ROOT)} (run `course release`)", file=sys.stderr)
-        for path in orphans:
+        for path in orphans + orphan_expected:
             print(f"orphan: {path.relative_to(ROOT)} has no source in solutions/", file=sys.stderr)
-        if not stale and not orphans:
+        if not late and not orphans and not orphan_expected:
             print(f"up to date: {len(wanted)} generated files")
-        return Exit.FAILED if stale or orphans else Exit.OK
+        return Exit.FAILED if late or orphans or orphan_expected else Exit.OK
     for path in stale:
         _keep_copy(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(wanted[path])
         print(f"wrote {path.relative_to(ROOT)}")
-    for path in orphans:
+    for ch, probes, fp in stale_expected:
+        print(f"wrote {_write_expected(ch, probes, fp).relative_to(ROOT)}")
+    for path in orphans + orphan_expected:
         _keep_copy(path)
         path.unlink()
         print(f"removed {path.relative_to(ROOT)} (its source is gone)")
-    print(f"release: {len(wanted)} generated files, {len(stale)} rewritten")
+    print(f"release: {len(wanted)} generated files, {len(stale) + len(stale_expected)} rewritten")
     return Exit.OK
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "expect_tensor",
     "expect_true",
     "fail",
+    "forbid",
     "one_thread",
     "show",
 ]
@@ -227,6 +228,43 @@ class Verdict(AssertionError):
     """A check's own finding raised from inside the learner's call (by a guard the check put
     there, such as "your code calls the library it is checked against"): `call` passes it on
     unchanged instead of reporting it as the learner's own failed assertion."""
+
+
+class Shortcut(BaseException):
+    """Raised when the learner's code calls the implementation its exercise asks for. A
+    BaseException, so that neither `call`'s error report nor a learner's `except Exception`
+    swallows it; `forbid` turns it into the check's `Verdict`."""
+
+
+def _refusal(where: str, asks: str, target: str, original: object):
+    def raiser(*args, **kwargs):
+        raise Shortcut(
+            f"{where}: your code calls {target}, the implementation this exercise asks for\n"
+            f"  likely bug: the exercise asks you to {asks} yourself; the check compares "
+            "your code with that library, so calling it proves nothing")
+    return property(raiser) if isinstance(original, property) else raiser
+
+
+@contextmanager
+def forbid(targets: Sequence[tuple[Any, str]], where: str, asks: str) -> Iterator[None]:
+    """Inside: each `owner.name` in `targets` raises when the learner's code calls it, naming
+    what the exercise asks (`asks`: "compute attention"); on the way out that becomes a
+    `Verdict`. Everything is restored whatever happens."""
+    patched = []
+    for owner, name in targets:
+        original = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name, None)
+        if original is None:
+            continue  # inherited: patching the defining class covers it
+        patched.append((owner, name, original))
+        label = f"{getattr(owner, '__name__', owner)}.{name}"
+        setattr(owner, name, _refusal(where, asks, label, original))
+    try:
+        yield
+    except Shortcut as err:
+        raise Verdict(str(err)) from None
+    finally:
+        for owner, name, original in reversed(patched):
+            setattr(owner, name, original)
 
 
 def call(fn: Callable[..., Any], *args: Any, where: str, hint: str | None = None,

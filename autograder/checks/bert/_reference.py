@@ -18,18 +18,12 @@ from pathlib import Path
 
 import torch
 
-from .._common import Verdict
+from .._common import forbid
 
 __all__ = ["config", "guarded", "hf_model", "minilm_dir", "no_wrapping", "sentences", "state_dict",
            "tokenizer", "vocab"]
 
 
-class WrappedReference(BaseException):
-    """Raised when the learner's code calls the library it is compared with. A BaseException,
-    so that neither `call`'s error report nor a learner's `except Exception` swallows it."""
-
-
-@functools.cache
 def minilm_dir() -> Path:
     from course.data import minilm_path
 
@@ -135,35 +129,13 @@ def _targets() -> list[tuple[object, str]]:
     return found
 
 
-def _refusal(where: str, asks: str, target: str, original: object):
-    def raiser(*args, **kwargs):
-        raise WrappedReference(
-            f"{where}: your code calls {target}, the library this exercise is checked "
-            f"against\n  likely bug: the exercise asks you to {asks} yourself; the check "
-            "compares your code with the library, so calling it proves nothing")
-    return property(raiser) if isinstance(original, property) else raiser
-
-
 @contextlib.contextmanager
 def no_wrapping(where: str, asks: str) -> Iterator[None]:
     """Inside: any call into the library the checks compare with raises, naming what the
     exercise asks (`asks`: "split words into WordPiece pieces"); on the way out it becomes
     the check's `Verdict`. The library is restored whatever happens."""
-    patched = []
-    for owner, name in _targets():
-        original = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
-        if original is None:
-            continue  # inherited: patching the defining class covers it
-        patched.append((owner, name, original))
-        label = f"{getattr(owner, '__name__', owner)}.{name}"
-        setattr(owner, name, _refusal(where, asks, label, original))
-    try:
+    with forbid(_targets(), where, asks):
         yield
-    except WrappedReference as err:
-        raise Verdict(str(err)) from None
-    finally:
-        for owner, name, original in reversed(patched):
-            setattr(owner, name, original)
 
 
 def guarded(fn, where: str, asks: str):
