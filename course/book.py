@@ -32,12 +32,13 @@ import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course import markup
+from course import markup, publish
 from course.env import child_env
 from course.errors import CourseError
 from course.release import ROOT
 from course.scale import SCALES
 
+EDITIONS = ("self-study", "student")
 CELL_TIMEOUT = 300  # seconds per cell when a chapter runs at tiny scale during the build
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the component Sphinx loads from the CDN by default
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -56,19 +57,28 @@ class BookBuildError(CourseError):
 
 def build(*, strict: bool = True, executed_dir: Path | None = None, out: Path | None = None,
           src: Path | None = None, staging: Path | None = None, results_dir: Path | None = None,
-          log: Path | None = None) -> Path:
-    """Build the book and return its html directory (default book/_build/html).
+          log: Path | None = None, edition: str = "self-study",
+          published: publish.Publish | None = None) -> Path:
+    """Build the book and return its html directory (default book/_build/html, or
+    book/_build/html-student for the student edition).
 
     strict: `-W -n --keep-going` (any warning fails the build).
+    edition: "self-study" (solutions behind toggles, model answers in dropdowns) or "student"
+    (exercises as the stubs the class fills in; no solution, answer-key cell or model answer).
+    published: the addresses (default: [tool.course.publish] in pyproject.toml).
     executed_dir: notebooks executed by `course run` (default build/executed if it exists).
     src, staging, results_dir, log: the book sources (book/), the staging copy
     (build/book-src), the results records (results/) and the log (build/book.log).
     """
+    if edition not in EDITIONS:
+        raise CourseError(f"no edition {edition!r}; editions are: {', '.join(EDITIONS)}")
+    suffix = "" if edition == "self-study" else f"-{edition}"
     src = Path(src) if src else ROOT / "book"
-    staging = Path(staging) if staging else ROOT / "build" / "book-src"
-    out = Path(out) if out else src / "_build" / "html"
+    staging = Path(staging) if staging else ROOT / "build" / f"book-src{suffix}"
+    out = Path(out) if out else src / "_build" / f"html{suffix}"
     results_dir = Path(results_dir) if results_dir else ROOT / "results"
-    log = Path(log) if log else ROOT / "build" / "book.log"
+    log = Path(log) if log else ROOT / "build" / f"book{suffix}.log"
+    published = published if published is not None else publish.settings(ROOT)
     if executed_dir is None and (ROOT / "build" / "executed").is_dir():
         executed_dir = ROOT / "build" / "executed"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -84,25 +94,27 @@ def build(*, strict: bool = True, executed_dir: Path | None = None, out: Path | 
 
         try:
             html_dir = _build(strict=strict, executed_dir=executed_dir, out=out, src=src,
-                              staging=staging, results_dir=results_dir, say=say, log=log)
+                              staging=staging, results_dir=results_dir, say=say, log=log,
+                              edition=edition, published=published)
         except BookBuildError as err:
             say(f"FAILED: {err}", echo=False)
             raise
-        say(f"book: built in {time.perf_counter() - started:.1f} s → {_rel(html_dir)}")
+        say(f"book: {edition} edition built in {time.perf_counter() - started:.1f} s → {_rel(html_dir)}")
     return html_dir
 
 
-def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log) -> Path:
+def _build(*, strict, executed_dir, out, src, staging, results_dir, say, log, edition,
+           published) -> Path:
     if not (src / "_config.yml").is_file() or not (src / "_toc.yml").is_file():
         raise BookBuildError(f"{_rel(src)} has no _config.yml/_toc.yml (is this a source checkout?)", log)
     docs, chapters = _stage(src, staging, say, log)
     titles = {}
     for doc in chapters:  # executed notebooks with outputs
         titles[doc.split("/", 1)[1]] = _stage_chapter(doc, src, staging, executed_dir, results_dir,
-                                                     say, log)
+                                                     say, log, edition)
     if "results" in docs:
         (staging / "results.md").write_text(results_markdown(results_dir, titles, say=say))
-    _offline_config(staging)
+    _offline_config(staging, edition, published)
     built = _jupyter_book(staging, strict, say, log)
     if out.resolve() != built.resolve():  # publish
         if out.exists():
@@ -133,25 +145,69 @@ def _stage(src: Path, staging: Path, say, log: Path) -> tuple[list[str], list[st
 
 
 def _stage_chapter(doc: str, src: Path, staging: Path, executed_dir, results_dir: Path, say,
-                   log: Path) -> str:
+                   log: Path, edition: str) -> str:
     """Replace a staged chapter page by its executed notebook; return the chapter's title."""
     slug = doc.split("/", 1)[1]
     page_path = next((p for p in (staging / f"{doc}.md", staging / f"{doc}.ipynb") if p.is_file()), None)
     if page_path is None:
         raise BookBuildError(f"chapter page {_rel(src / doc)}.md is missing: run `course release`", log)
     nb = _chapter_notebook(slug, page_path, executed_dir, results_dir, say, log)
+    edition_view(nb, edition)
     page_path.unlink()
     nbformat.write(nb, staging / f"{doc}.ipynb")
     return _title(nb) or slug
 
 
-def _offline_config(staging: Path) -> None:
-    """A local MathJax, and the staged _config.yml pointing at it (no network when read)."""
+def edition_view(nb: nbformat.NotebookNode, edition: str) -> None:
+    """An executed chapter page as its edition shows it. Self-study: exercise code without its
+    solution markers (behind the page's hide-input toggle). Student: each exercise as the
+    stub the class gets, no answer-key cell, no model answer of a written question."""
+    kept = []
+    for cell in nb.cells:
+        student = edition == "student"
+        if student and markup.is_answer_key(cell):
+            continue
+        if cell.cell_type == "code" and markup.has_tag(cell, markup.EXERCISE_TAG):
+            if student:
+                cell.source = markup.stub_solutions(cell.source)
+                cell.outputs, cell.execution_count = [], None
+                cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "hide-input"]
+            else:
+                cell.source = markup.strip_solution_markers(cell.source)
+        elif student and markup.has_tag(cell, markup.WRITTEN_TAG):
+            cell.source = ("*A written answer, graded by hand: write yours in your notebook, "
+                           "in the cell under this question.*")
+        kept.append(cell)
+    nb.cells = kept
+
+
+_EDITION_NOTE = {
+    "self-study": "This is the **self-study edition**.",
+    "student": ("This is the **student edition**: each exercise appears as the stub you fill "
+                "in your notebook, and no solution or model answer is shown."),
+}
+
+
+def _offline_config(staging: Path, edition: str, published: publish.Publish) -> None:
+    """A local MathJax, the edition's wording and the published addresses, in the staged
+    _config.yml (no network when read)."""
     shutil.copytree(_mathjax_dir(), staging / "_extra" / "mathjax", ignore=_mathjax_ignore)
     config = yaml.safe_load((staging / "_config.yml").read_text()) or {}
     config["exclude_patterns"] = [*config.get("exclude_patterns", []), "_extra", "_extra/**"]
     execute = config.setdefault("execute", {})
     execute["exclude_patterns"] = sorted({*execute.get("exclude_patterns", []), "chapters/*"})
+    subs = config.setdefault("parse", {}).setdefault("myst_substitutions", {})
+    subs["edition_note"] = _EDITION_NOTE[edition]
+    subs["install_command"] = f"`{publish.pip_command(published)}`"
+    if edition == "student":
+        config["title"] = f"{config.get('title', 'The course')} (student edition)"
+    html_config = config.setdefault("html", {})
+    if published.repository:  # launch buttons open the student notebooks there
+        config.setdefault("repository", {}).update(url=published.repository, branch=published.branch)
+    else:  # no address to point at: no buttons rather than a made-up one
+        config.pop("repository", None)
+        config.pop("launch_buttons", None)
+        html_config["use_repository_button"] = html_config["use_issues_button"] = False
     sphinx_config = config.setdefault("sphinx", {}).setdefault("config", {}) or {}
     config["sphinx"]["config"] = sphinx_config
     sphinx_config["html_extra_path"] = [*sphinx_config.get("html_extra_path", []), "_extra"]

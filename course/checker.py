@@ -53,7 +53,7 @@ def results(notebook, tests: Mapping[str, str],
 
 def worker(notebook: str, chapter: str, report: str) -> None:
     """Child process: append a JSON line to `report` as each visible test starts and ends."""
-    tests = loader.test_cells(release.student_notebook(release.find(chapter)))
+    tests = loader.test_cells(release.released(chapter)[1])
     with open(report, "a") as out:
         def say(**line) -> None:
             out.write(json.dumps(line) + "\n")
@@ -65,13 +65,13 @@ def worker(notebook: str, chapter: str, report: str) -> None:
 
 
 def check(chapter: str, notebook: str | None = None, *, timeout: float = 300) -> int:
-    ch = release.find(chapter)
-    path = Path(notebook) if notebook else ch.student_path
+    ch, handed_out = release.released(chapter)
+    path = Path(notebook) if notebook else _default_notebook(ch)
     if not path.is_file():
         print(f"error: no notebook at {path}; pass --notebook PATH", file=sys.stderr)
         return Exit.USAGE
     loader.read(path)  # one clear line (LoadError) if it is not a notebook at all
-    points = markup.test_points(release.student_notebook(ch))
+    points = markup.test_points(handed_out)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.jsonl"
         report.touch()
@@ -95,6 +95,16 @@ def check(chapter: str, notebook: str | None = None, *, timeout: float = 300) ->
               file=sys.stderr)
         return Exit.USAGE
     return _print_table(ch, path, points, found)
+
+
+def _default_notebook(ch: release.Chapter) -> Path:
+    """chapters/NN_slug.ipynb in the course tree; in the student edition, the notebook of that
+    name in the current folder (or its chapters/ folder)."""
+    if release.has_sources():
+        return ch.student_path
+    here = Path.cwd() / f"{ch.slug}.ipynb"
+    beside = Path.cwd() / "chapters" / f"{ch.slug}.ipynb"
+    return beside if beside.is_file() and not here.is_file() else here
 
 
 def _print_table(ch, path, points, results) -> int:

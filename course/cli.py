@@ -32,6 +32,9 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("release", help="regenerate chapters/ and book pages from solutions/")
     r.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is stale")
+    r.add_argument("--student", type=Path, metavar="OUT",
+                   help="also write the student edition to OUT: the stub notebooks and a wheel of "
+                   "the runtime library and visible checks, with no solution, hidden test or rubric")
 
     c = sub.add_parser("check", help="run a chapter's visible checks on your notebook")
     c.add_argument("chapter", help="chapter number, e.g. 1")
@@ -57,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("book", help="build the book offline with warnings as errors")
     b.add_argument("--no-strict", dest="strict", action="store_false", help="keep going on warnings")
+    b.add_argument("--edition", choices=["self-study", "student"], default="self-study",
+                   help="self-study: solutions behind toggles; student: exercises as stubs, "
+                   "no solutions (default self-study)")
 
     t = sub.add_parser("pretrain", help="pretrain a chapter's model and ship it as a checkpoint")
     t.add_argument("name", help="checkpoint name, e.g. elmo")
@@ -81,11 +87,26 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.USAGE
 
 
+_NEED_SOURCES = {"release", "grade", "run", "book", "pretrain"}  # the instructor's commands
+
+
 def _dispatch(args) -> int:
+    from course import release as releases
+
+    if args.command in _NEED_SOURCES and not releases.has_sources():
+        raise CourseError(f"`course {args.command}` needs the course's sources (solutions/): "
+                          "this is the student edition, which has `course check` only")
     if args.command == "release":
         from course import release
 
-        return release.release(check=args.check)
+        code = release.release(check=args.check)
+        if args.student is None or code != Exit.OK:
+            return code
+        if args.check:
+            raise CourseError("--student writes an edition; it cannot be combined with --check")
+        from course import student
+
+        return student.build(args.student)
     if args.command == "check":
         from course import checker
 
@@ -103,7 +124,7 @@ def _dispatch(args) -> int:
     if args.command == "book":
         from course import book
 
-        html = book.build(strict=args.strict)
+        html = book.build(strict=args.strict, edition=args.edition)
         print(f"book: {html / 'index.html'}")
         return Exit.OK
     if args.command == "pretrain":

@@ -40,6 +40,9 @@ ANSWER_STUB = "YOUR ANSWER HERE"  # what a released written answer becomes (nbgr
 # library parts, a comparison that needs it): it appears in the instructor's source and the
 # self-study book only, never in the student notebook or the student book.
 ANSWER_KEY = "answer-key"
+# Tags the book page gives an exercise cell (its solution markers kept) and a written answer's
+# model answer, so that `course book` can show them (self-study) or stub them (student).
+EXERCISE_TAG, WRITTEN_TAG = "exercise", "written-answer"
 
 
 class MarkupError(CourseError):
@@ -78,9 +81,13 @@ def is_written(cell: Mapping[str, Any]) -> bool:
     return cell.get("cell_type") == "markdown" and bool(meta.get("grade")) and bool(meta.get("solution"))
 
 
-def is_answer_key(cell: Mapping[str, Any]) -> bool:
+def has_tag(cell: Mapping[str, Any], tag: str) -> bool:
     tags = (cell.get("metadata") or {}).get("tags") or []
-    return isinstance(tags, list) and ANSWER_KEY in tags
+    return isinstance(tags, list) and tag in tags
+
+
+def is_answer_key(cell: Mapping[str, Any]) -> bool:
+    return has_tag(cell, ANSWER_KEY)
 
 
 def kind(cell: Mapping[str, Any]) -> str | None:

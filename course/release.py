@@ -7,6 +7,10 @@ each cell and region is):
   regions become `raise NotImplementedError()` stubs (as nbgrader's ClearSolutions does).
 - `:check: <id>` and `:points: N` on a code cell: a locked, graded test cell;
   `### BEGIN/END HIDDEN TESTS` blocks in it exist only in the instructor's source.
+- a code cell tagged `install`: its code is written here from `[tool.course.publish]`
+  (`course.publish`): what installs the course where it is missing (Colab).
+- a cell tagged `answer-key`: an answer in another form (an exercise rebuilt from library
+  parts): in the source and the self-study book only, never in the student notebook.
 - `+++ {"written": "<id>", "points": N}` before a markdown cell: a written answer, graded
   by hand. Its model answer and rubric sit between `### BEGIN/END SOLUTION`: the learner
   gets "YOUR ANSWER HERE", the book shows them behind a toggle.
@@ -26,7 +30,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-from course import markup
+from course import markup, publish
 from course.errors import CourseError, Exit
 
 # COURSE_ROOT lets tests (and the checker subprocess they start) point at a scratch course.
@@ -56,6 +60,34 @@ class Chapter:
     @property
     def name(self) -> str:  # "word2vec": also the module name of its checks
         return self.slug.split("_", 1)[1]
+
+
+# The student edition's wheel carries the released notebooks here (no solutions/ beside it):
+# `course check` reads a chapter's test cells and points from them.
+RELEASED = Path(__file__).resolve().parent / "released"
+
+
+def has_sources() -> bool:
+    """Is this the instructor's course tree (solutions/ present), not the student edition?"""
+    return (ROOT / "solutions").is_dir()
+
+
+def released(key: str | int) -> tuple[Chapter, nbformat.NotebookNode]:
+    """A chapter and the notebook its class received (stubs, visible tests, points): built from
+    solutions/ in the course tree, read from the package in the student edition."""
+    if has_sources():
+        ch = find(key)
+        return ch, student_notebook(ch)
+    found = []
+    for path in sorted(RELEASED.glob("*.ipynb")):
+        match = _NAME.match(f"{path.stem}.md")
+        if match:
+            ch = Chapter(int(match[1]), path.stem, path)
+            found.append(ch)
+            if str(key) in (ch.slug, str(ch.number), f"{ch.number:02d}", ch.name):
+                return ch, nbformat.read(path, as_version=4)
+    known = ", ".join(ch.slug for ch in found) or "none"
+    raise BuildError(f"no chapter {key!r} in this edition; chapters are: {known}")
 
 
 def chapters() -> list[Chapter]:
@@ -90,8 +122,11 @@ def source_notebook(ch: Chapter) -> nbformat.NotebookNode:
         raise BuildError(f"{ch.source.name}: not a readable MyST notebook "
                          f"({type(err).__name__}: {err})") from None
     seen: set[str] = set()
+    install = publish.install_cell(publish.settings(ROOT))
     for index, cell in enumerate(nb.cells):
         meta = cell.metadata
+        if cell.cell_type == "code" and publish.INSTALL_TAG in (meta.get("tags") or []):
+            cell.source = install.rstrip("\n")
         exercise, check = meta.pop("exercise", None), meta.pop("check", None)
         written, points = meta.pop("written", None), meta.pop("points", None)
         cell.id = f"cell-{index:03d}"
@@ -154,25 +189,28 @@ def student_notebook(ch: Chapter) -> nbformat.NotebookNode:
 
 
 def book_page(ch: Chapter) -> str:
-    """The chapter's book page: the full narrative with solutions behind a toggle, no hidden tests."""
+    """The chapter's book page: the full narrative without hidden tests. Exercise cells keep
+    their solution markers and written answers their model answer, each tagged, so that
+    `course book` can show them behind a toggle (self-study) or as stubs (student edition)."""
     nb = source_notebook(ch)
     for index, cell in enumerate(nb.cells):
         answer = markup.is_exercise(cell)
+        tags = cell.metadata.setdefault("tags", [])
         if markup.is_written(cell):
             where = f"{ch.source.name}: cell {index}"
             body = markup.strip_solution_markers(cell.source, where=where).strip()
             points = markup.points(cell)
             cell.source = (f"````{{admonition}} A model answer and its rubric ({points:g} points)\n"
                            f":class: dropdown\n\n{body}\n````")
+            tags.append(markup.WRITTEN_TAG)
         cell.metadata.pop("nbgrader", None)
         if cell.cell_type == "code":
             where = f"{ch.source.name}: cell {index}"
-            cell.source = markup.strip_solution_markers(
-                markup.strip_hidden_tests(cell.source, where=where), where=where)
+            cell.source = markup.strip_hidden_tests(cell.source, where=where)
             if answer:
-                tags = cell.metadata.setdefault("tags", [])
-                if "hide-input" not in tags:
-                    tags.append("hide-input")
+                tags += [t for t in ("hide-input", markup.EXERCISE_TAG) if t not in tags]
+        if not tags:
+            del cell.metadata["tags"]
     nb.metadata.pop("course", None)
     nb.metadata.pop("language_info", None)
     _mark_generated(nb, ch)
@@ -212,8 +250,13 @@ def _probes(ch: Chapter) -> dict:
         return {}
     try:
         module = importlib.import_module(f"autograder.checks.{ch.name}")
-    except ModuleNotFoundError:
-        return {}
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith(f"autograder.checks.{ch.name}"):
+            return {}
+        raise BuildError(f"autograder.checks.{ch.name} does not import: {err}") from None
+    except Exception as err:  # instructor code: one line naming the module
+        raise BuildError(f"autograder.checks.{ch.name} does not import: "
+                         f"{type(err).__name__}: {err}") from None
     return dict(getattr(module, "PROBES", {}))
 
 

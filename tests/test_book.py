@@ -8,6 +8,7 @@ at tiny scale when its page exists.
 
 from __future__ import annotations
 
+import html as html_module
 import json
 import os
 import re
@@ -20,7 +21,7 @@ import jupytext
 import nbformat
 import pytest
 
-from course import book
+from course import book, publish
 from course.release import ROOT
 
 BOOK = ROOT / "book"
@@ -65,6 +66,29 @@ plt.plot([1, 2, 3], [1, 4, 9])
 plt.title("a plot")
 plt.show()
 ```
+
+```{code-cell} ipython3
+:tags: [hide-input, exercise]
+
+def double(x):
+    ### BEGIN SOLUTION
+    return x * 2  # SOLUTION-LINE-MARKER
+    ### END SOLUTION
+```
+
+```{code-cell} ipython3
+:tags: [answer-key]
+
+print("ANSWER-KEY-OUTPUT", double(21))
+```
+
++++ {"tags": ["written-answer"]}
+
+````{admonition} A model answer and its rubric (2 points)
+:class: dropdown
+
+MODEL-ANSWER-MARKER
+````
 """
 
 RECORD = {
@@ -90,9 +114,14 @@ def _book_copy(tmp: Path, page: str | None = FAKE_PAGE) -> Path:
     return src
 
 
-def _build(tmp: Path, src: Path, results: Path, executed: Path | None = None) -> Path:
-    return book.build(strict=True, src=src, staging=tmp / "stage", out=tmp / "html",
-                      results_dir=results, executed_dir=executed, log=tmp / "book.log")
+PUBLISHED = publish.Publish(repository="https://github.com/example/course")  # a test fixture
+
+
+def _build(tmp: Path, src: Path, results: Path, executed: Path | None = None, *,
+           edition: str = "self-study", published: publish.Publish = PUBLISHED) -> Path:
+    return book.build(strict=True, src=src, staging=tmp / f"stage-{edition}", out=tmp / f"html-{edition}",
+                      results_dir=results, executed_dir=executed, log=tmp / "book.log",
+                      edition=edition, published=published)
 
 
 def _external(html_dir: Path) -> list[str]:
@@ -124,6 +153,15 @@ def built(tmp_path_factory):
     results.mkdir()
     (results / f"{CHAPTER}.quick.json").write_text(json.dumps(RECORD))
     html = _build(tmp, _book_copy(tmp), results)
+    return tmp, html
+
+
+@pytest.fixture(scope="module")
+def built_student(tmp_path_factory):
+    """The same book in its student edition, with no address published."""
+    tmp = tmp_path_factory.mktemp("book-student")
+    html = _build(tmp, _book_copy(tmp), tmp / "no-results", edition="student",
+                  published=publish.Publish())
     return tmp, html
 
 
@@ -159,11 +197,41 @@ def test_no_external_scripts(built):
     assert _external(html) == []
 
 
-def test_launch_buttons(built):
+def test_launch_buttons_come_from_the_publish_setting(built, built_student):
     _, html = built
     page = (html / "chapters" / f"{CHAPTER}.html").read_text()
-    assert f"colab.research.google.com/github/transfer-nlp-course/transfer-nlp-course/blob/main/chapters/{CHAPTER}.ipynb" in page
-    assert "mybinder.org/v2/gh/transfer-nlp-course/transfer-nlp-course/main" in page
+    assert f"colab.research.google.com/github/example/course/blob/main/chapters/{CHAPTER}.ipynb" in page
+    assert "mybinder.org/v2/gh/example/course/main" in page
+    intro = (html / "intro.html").read_text()
+    assert "git+https://github.com/example/course@main" in intro  # the install command
+    _, html = built_student  # nothing published: no buttons, no address at all
+    page = (html / "chapters" / f"{CHAPTER}.html").read_text()
+    assert "colab.research.google.com" not in page and "mybinder.org" not in page
+    assert "github.com" not in page + (html / "intro.html").read_text()
+    assert "pip install -e" in (html / "intro.html").read_text()
+
+
+def _text(page: Path) -> str:
+    return html_module.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+
+def test_editions_show_solutions_behind_toggles_or_not_at_all(built, built_student):
+    _, html = built
+    page = (html / "chapters" / f"{CHAPTER}.html").read_text()
+    text = _text(html / "chapters" / f"{CHAPTER}.html")
+    assert "SOLUTION-LINE-MARKER" in text and "BEGIN SOLUTION" not in text
+    assert "ANSWER-KEY-OUTPUT 42" in text and "MODEL-ANSWER-MARKER" in text
+    assert re.search(r'<details class="[^"]*hide[^"]*above-input', page) or "tag_hide-input" in page
+    assert "self-study edition" in _text(html / "intro.html")
+    _, html = built_student
+    page = (html / "chapters" / f"{CHAPTER}.html").read_text()
+    text = _text(html / "chapters" / f"{CHAPTER}.html")
+    for secret in ("SOLUTION-LINE-MARKER", "x * 2", "ANSWER-KEY-OUTPUT", "MODEL-ANSWER-MARKER"):
+        assert secret not in text, f"the student edition shows {secret!r}"
+    assert "raise NotImplementedError()" in text and "def double(x):" in text
+    assert "write yours in your notebook" in text
+    assert "BOOK-TEST-OUTPUT 21" in text  # narrative outputs stay
+    assert "student edition" in _text(html / "intro.html")
 
 
 def test_results_page_lists_results(built):

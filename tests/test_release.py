@@ -32,11 +32,13 @@ def test_stub_keeps_the_indentation_of_the_marker():
     assert markup.stub_solutions(src) == "def f():\n    x = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
 
 
-def test_book_page_hides_solutions_and_drops_hidden_tests(demo_course):
+def test_book_page_drops_hidden_tests_and_tags_what_each_edition_shows(demo_course):
     page = release.book_page(release.find(1))
-    assert "return a + b" in page and "HIDDEN-MARKER" not in page and "BEGIN SOLUTION" not in page
+    assert "return a + b" in page and "HIDDEN-MARKER" not in page
+    # the markers stay, so that `course book --edition student` can stub the exercise
+    assert "### BEGIN SOLUTION" in page
     assert "format_name: myst" in page and "jupytext_version" not in page
-    assert ":tags: [hide-input]" in page
+    assert ":tags: [hide-input, exercise]" in page
     assert page.count("generated from solutions/01_demo.md") == 1
 
 
@@ -103,7 +105,8 @@ def test_a_written_answer_reaches_the_book_but_never_the_learner(demo_course):
     assert markup.kind(answer) == "written" and markup.written_points(nb) == {"written-why-positive": 2}
     assert markup.max_score(nb) == 3  # the autograded points only: written answers are graded by hand
     page = release.book_page(release.find(1))
-    assert "MODEL-ANSWER-MARKER" in page and "BEGIN SOLUTION" not in page
+    written = page.split('+++ {"tags": ["written-answer"]}')[1].split("+++")[0]
+    assert "MODEL-ANSWER-MARKER" in written and "BEGIN SOLUTION" not in written
     assert "````{admonition} A model answer and its rubric (2 points)\n:class: dropdown" in page
 
 
