@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder import expected
 from autograder.checks import elmo as checks
 from tests.check_contract import contract_tests
 from tests.mutants import StubModule, apply, stub_function
@@ -51,6 +52,7 @@ DIAGNOSES = {
     "highway/zero_gate_bias": "gate bias negative",
     "highway/one_layer_repeated": "repeats ONE layer",
     "highway/first_layer_only": "only the first layer",
+    "highway/first_layer_twice": "applied twice",
     "charcnn/max_over_channels": "max over the LAST dim",
     "charcnn/mean_pool": "mean over character positions",
     "charcnn/tokens_mixed": "independently",
@@ -58,6 +60,7 @@ DIAGNOSES = {
     "charcnn/no_highway": "highway is skipped",
     "charcnn/no_relu": "ReLU",
     "charcnn/no_padding_idx": "padding_idx=0",
+    "charcnn/no_relu_no_highway": "both skipped",
     "targets/bwd_sees_current": "sees the current token",
     "targets/fwd_shifted_wrong_way": "wrong way",
     "targets/padding_not_ignored": "padding positions",
@@ -76,6 +79,10 @@ DIAGNOSES = {
     "scalarmix/layer_norm_counts_padding": "UNMASKED",
     "scalarmix/layer_norm_per_token": "per token",
     "scalarmix/scalars_detached": "self.scalars must be learned",
+    "scalarmix/weights_reversed": "reverse order",
+    "scalarmix/layer_norm_unbiased": "N - 1",
+    "scalarmix/layer_norm_per_batch": "whole batch",
+    "scalarmix/layer_norm_after_mix": "applied to the mix",
     "features/train_mode": "bilm.eval()",
     "features/grad_kept": "torch.no_grad()",
     "features/grad_switched_off_globally": "without `with`",
@@ -130,12 +137,56 @@ def test_char_cnn_with_stubbed_highway_says_where(solution):
 def test_span_f1_cases_agree_with_seqeval():
     from seqeval.metrics import f1_score
 
-    for gold, pred, want, _ in checks._F1_CASES:
+    stored = expected.case("elmo", "span_f1")
+    for i, (gold, pred, accuracy, _) in enumerate(checks._F1_CASES):
+        want = float(stored[f"f1_{i}"])
         assert abs(f1_score(gold, pred) - want) < 1e-9, (gold, pred)
-    # where spans and tokens disagree, token accuracy differs from the entity F1
-    differs = [abs(checks._token_accuracy(g, p) - want) > 0.05
-               for g, p, want, _ in checks._F1_CASES if want not in (1.0,)]
-    assert all(differs)
+        pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
+        assert abs(sum(g == p for g, p in pairs) / len(pairs) - accuracy) < 1e-9, (gold, pred)
+        # where spans and tokens disagree, token accuracy differs from the entity F1
+        assert want == 1.0 or abs(accuracy - want) > 0.05, (gold, pred)
+
+
+def test_stored_values_are_the_solutions(solution):
+    """autograder/expected/elmo.safetensors holds what the probes give on the solution now."""
+    fresh = expected.generate(checks.PROBES, solution)
+    stored = {f"{probe}/{field}": value for probe in checks.PROBES
+              for field, value in expected.case("elmo", probe).items()}
+    assert set(fresh) == set(stored)
+    for key, value in fresh.items():
+        assert value.dtype == stored[key].dtype and torch.allclose(
+            value.double(), stored[key].double(), atol=1e-12, rtol=0), key
+
+
+def test_stored_values_agree_with_torch():
+    """The stored right answers agree with the library and the paper's formulas."""
+    F = torch.nn.functional
+    loss = expected.case("elmo", "loss")
+    for i in range(len(checks._LOSS_SCALES)):
+        parts = [F.cross_entropy(loss[f"{d}_logits{i}"].double().flatten(0, 1),
+                                 loss[f"{d}_targets"].flatten(), ignore_index=-100)
+                 for d in ("fwd", "bwd")]
+        assert torch.allclose(loss[f"loss{i}"], (parts[0] + parts[1]) / 2, atol=1e-12)
+    hw = expected.case("elmo", "highway")
+    dim = checks._HW_DIM
+    assert torch.allclose(hw["closed"], hw["x"].double(), atol=1e-9)  # the gate shut: carry
+    z = hw["x"].double() @ hw["weight"].double().T + hw["bias"].double()
+    assert torch.allclose(hw["open"], torch.relu(z[..., :dim]), atol=1e-9)  # wide open
+    mix = expected.case("elmo", "scalarmix")
+    x, w = mix["layers"].double(), torch.softmax(mix["scalars"].double(), 0)
+    assert torch.allclose(mix["mix"], mix["gamma"].double() * torch.einsum("l,lbtd->btd", w, x))
+    assert torch.allclose(mix["ln_per_token"],
+                          mix["gamma"].double() * torch.einsum("l,lbtd->btd", w,
+                                                               F.layer_norm(x, x.shape[-1:])),
+                          atol=1e-4)
+
+
+def test_checks_module_carries_no_reference():
+    """No function of the shipped checks computes an exercise's answer (issue 13): the old
+    references are gone, the char ids and right outputs come from the stored values."""
+    for gone in ("_word_ids", "_chars", "_highway_ref", "_highway_parts", "_charcnn_ref",
+                 "_bilm_ref", "_ce_parts", "_ln_ref", "_mix_ref", "_token_accuracy"):
+        assert not hasattr(checks, gone), gone
 
 
 def test_features_check_accepts_an_instance_and_size_overrides(solution):

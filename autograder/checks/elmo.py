@@ -16,17 +16,25 @@ what was expected, what was got, and the likely bug. A passing check returns Non
 The checks run in the learner's kernel: they import only torch, use their own seeded
 generators, and leave the global random state as they found it. The character
 vocabulary is PAD = 0, BOW = 1, EOW = 2, UTF-8 byte b -> b + 3 (259 ids).
+
+The checks carry no answer: where one needs an exercise's right output, it reads the
+value that `course release` computed from the solution on the same fixed inputs and
+weights (`PROBES` at the end, stored in autograder/expected/elmo.safetensors), or asks
+torch (F.cross_entropy for the loss's parts). The wrong answers behind a "likely bug" are
+each written as the wrong thing, or as a relation to the stored right value; the rest are
+property tests (padding, independence of tokens and sentences, gradients).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from .. import expected
+from ..expected import Probe
 from ._common import (
     FLOATS,
     build,
@@ -59,20 +67,12 @@ __all__ = [
 
 PAD, BOW, EOW, OFFSET = 0, 1, 2, 3
 IGNORE = -100
+MODULE = "elmo"  # the stored expected values: autograder/expected/elmo.safetensors
 
 
-def _word_ids(word: str, max_word_len: int) -> list[int]:
-    data = list(word.encode("utf-8"))[: max_word_len - 2]
-    ids = [BOW] + [b + OFFSET for b in data] + [EOW]
-    return ids + [PAD] * (max_word_len - len(ids))
-
-
-def _chars(sentences: Sequence[Sequence[str]], max_word_len: int) -> torch.Tensor:
-    """(B, T, L) char ids of padded sentences (a padding token is all PAD)."""
-    T = max(len(s) for s in sentences)
-    rows = [[_word_ids(w, max_word_len) for w in s] + [[PAD] * max_word_len] * (T - len(s))
-            for s in sentences]
-    return torch.tensor(rows, dtype=torch.long)
+def _stored(probe: str) -> dict[str, torch.Tensor]:
+    """The fields of one probe, made from the solution by `course release` (see PROBES)."""
+    return expected.case(MODULE, probe)
 
 
 def _positions(diff: torch.Tensor) -> list[int]:
@@ -80,17 +80,45 @@ def _positions(diff: torch.Tensor) -> list[int]:
     return [int(t) for t in diff.flatten(1).abs().amax(1).gt(0).nonzero().flatten()]
 
 
+def _padded_batch(char_ids, sentences, max_word_len: int) -> torch.Tensor:
+    """(B, T, L) input characters of padded sentences, built with the given `char_ids`
+    (a probe passes the solution's): a padding token is all PAD."""
+    T = max(len(s) for s in sentences)
+    out = torch.zeros(len(sentences), T, max_word_len, dtype=torch.long)
+    for b, sentence in enumerate(sentences):
+        out[b, :len(sentence)] = char_ids(list(sentence), max_word_len)
+    return out
+
+
 # ------------------------------------------------------------------------ 1. char ids
 
+# (tokens, max_word_len): the rows expected of each are stored (probe "charids")
+_CHARID_CASES = [
+    (["the", "cat", "a"], 8),
+    (["héllo", "€5", "x"], 10),
+    (["abcdefghij", "abcd", "abcde", "ab"], 6),  # too long; exactly L - 2; L - 1; short
+]
+_CHARID_DEFAULT = ["hi", "there"]
+_CHARID_LONG = (["ß" * 40], 50)
+
+
+def _probe_char_ids(char_ids) -> dict:
+    fields = {f"case{i}": char_ids(list(tokens), L) for i, (tokens, L) in enumerate(_CHARID_CASES)}
+    fields["default"] = char_ids(list(_CHARID_DEFAULT))
+    fields["long"] = char_ids(list(_CHARID_LONG[0]), _CHARID_LONG[1])
+    return fields
+
+
 def _explain_char_row(got: list[int], want: list[int], word: str, L: int) -> str:
+    """The likely bug of a wrong row `got`, by its relation to the right row `want`."""
     raw = list(word.encode("utf-8"))
-    n = len(raw)
-    kept = raw[: L - 2]
+    end = want.index(EOW)  # the right row: BOW, want[1:end] (the kept bytes + 3), EOW, PAD...
+    body = want[1:end]
     if got and want and got[0] != BOW:
-        if got[0] == raw[0] + OFFSET:
+        if raw and got[0] == raw[0] + OFFSET:
             return "the word must start with BOW (id 1): [BOW] + bytes + [EOW]"
         return "position 0 holds BOW (id 1)"
-    if n > L - 2:
+    if len(raw) > L - 2:
         if got[-1] != EOW and got[1:L] == [b + OFFSET for b in raw[: L - 1]]:
             return (f"EOW was cut off: a word longer than max_word_len - 2 = {L - 2} bytes keeps "
                     "its first max_word_len - 2 bytes, then BOW and EOW are added (truncate the "
@@ -100,13 +128,12 @@ def _explain_char_row(got: list[int], want: list[int], word: str, L: int) -> str
         if got[1:-1] == [b + OFFSET for b in raw[-(L - 2):]]:
             return "keep the FIRST max_word_len - 2 bytes of a long word, not the last ones"
         return f"a long word keeps BOW, its first {L - 2} bytes, and EOW"
-    end = len(kept) + 1
-    if got[1:end] == kept:
+    if got[1:end] == [v - OFFSET for v in body]:
         return "byte b has id b + 3 (ids 0, 1, 2 are PAD, BOW and EOW): add the offset 3"
     if any(ord(c) > 127 for c in word) and got[1:1 + len(word)] == [ord(c) + OFFSET for c in word]:
         return ("characters were numbered with ord(); use the UTF-8 bytes, word.encode('utf-8'): "
                 "'é' is two bytes, and ord('€') = 8364 would fall outside the 259 ids")
-    if got[1:end] != want[1:end]:
+    if got[1:end] != body:
         return "the middle of the row is the word's UTF-8 bytes, each plus 3"
     if got[end] != EOW:
         return "after the last byte comes EOW (id 2)"
@@ -119,12 +146,8 @@ def _explain_char_row(got: list[int], want: list[int], word: str, L: int) -> str
 def check_char_ids(char_ids) -> None:
     """BOW + UTF-8 bytes (+3) + EOW, right-padded with 0; long words keep BOW and EOW."""
     name = "char_ids"
-    cases = [
-        (["the", "cat", "a"], 8),
-        (["héllo", "€5", "x"], 10),
-        (["abcdefghij", "abcd", "abcde", "ab"], 6),  # too long; exactly L - 2; L - 1; short
-    ]
-    for tokens, L in cases:
+    stored = _stored("charids")
+    for i, (tokens, L) in enumerate(_CHARID_CASES):
         where = f"{name}({tokens!r}, max_word_len={L})"
         got = call(char_ids, list(tokens), L, where=where)
         expect_tensor(got, where)
@@ -132,60 +155,94 @@ def check_char_ids(char_ids) -> None:
                      "dtype=torch.long")
         expect_shape(got, (len(tokens), L), where,
                      "one row of max_word_len ids per token: (N, max_word_len)")
-        for i, word in enumerate(tokens):
-            want = _word_ids(word, L)
-            row = got[i].tolist()
+        for row_index, word in enumerate(tokens):
+            want = stored[f"case{i}"][row_index].tolist()
+            row = got[row_index].tolist()
             if row != want:
-                fail(f"{where}: row {i} ({word!r})", str(want), str(row),
+                fail(f"{where}: row {row_index} ({word!r})", str(want), str(row),
                      _explain_char_row(row, want, word, L))
-    where = f"{name}(['hi', 'there'])"
-    got = call(char_ids, ["hi", "there"], where=where)
+    where = f"{name}({_CHARID_DEFAULT!r})"
+    got = call(char_ids, list(_CHARID_DEFAULT), where=where)
     expect_shape(got, (2, 50), where, "the default max_word_len is 50")
-    expect_equal(got[1], torch.tensor(_word_ids("there", 50)), f"{where}: row 1 ('there')")
-    where = f"{name}(['ß' * 40], max_word_len=50)"
-    got = call(char_ids, ["ß" * 40], 50, where=where)
+    expect_equal(got[1], stored["default"][1], f"{where}: row 1 ('there')")
+    (word,), L = _CHARID_LONG
+    where = f"{name}(['ß' * 40], max_word_len={L})"
+    got = call(char_ids, [word], L, where=where)
     expect_true(bool(((got >= 0) & (got < 259)).all()), f"{where}: ids",
                 "every id must lie in 0..258 (PAD, BOW, EOW and 256 byte values)",
                 expected="ids in 0..258", got=show(got))
-    expect_equal(got[0], torch.tensor(_word_ids("ß" * 40, 50)), f"{where}: row 0",
+    expect_equal(got[0], stored["long"][0], f"{where}: row 0",
                  "80 UTF-8 bytes: keep the first 48, between BOW and EOW")
 
 
 # ------------------------------------------------------------------------- 2. highway
 
-def _highway_parts(x, layer, dim):
-    z = x.double() @ layer.weight.detach().double().T + layer.bias.detach().double()
-    return z[..., :dim], z[..., dim:]
+_HW_DIM = 4
+# the gate settings of the one-layer case: a gate bias, or None (the random bias)
+_HW_GATES = (("closed", -1000.0), ("open", 1000.0), ("random", None))
 
 
-def _highway_ref(x, layers, dim):
-    y = x.double()
-    for layer in layers:
-        h, g = _highway_parts(y, layer, dim)
-        s = torch.sigmoid(g)
-        y = s * torch.relu(h) + (1 - s) * y
-    return y
+def _fill_linear(layer: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+        layer.bias.copy_(bias)
+
+
+def _set_gate_bias(layer: nn.Linear, dim: int, value: float | None, bias: torch.Tensor) -> None:
+    """The gate half of the bias (bias[dim:]) at `value`, or back at the stored `bias`."""
+    with torch.no_grad():
+        layer.bias.copy_(bias)
+        if value is not None:
+            layer.bias[dim:] = value
+
+
+def _probe_highway(Highway) -> dict:  # noqa: N803 (the solution's class)
+    dim, g = _HW_DIM, gen(21)
+    x = torch.randn(2, 3, dim, generator=g)
+    weight, bias = torch.randn(2 * dim, dim, generator=g), torch.randn(2 * dim, generator=g)
+    model = Highway(dim).double().eval()
+    layer = model.layers[0]
+    _fill_linear(layer, weight, bias)
+    fields = {"x": x, "weight": weight, "bias": bias}
+    with torch.no_grad():
+        for label, value in _HW_GATES:
+            _set_gate_bias(layer, dim, value, bias)
+            fields[label] = model(x.double())
+    two = Highway(dim, n_layers=2).double().eval()
+    first = Highway(dim).double().eval()  # the first layer alone: a wrong answer's value
+    for k, lay in enumerate(two.layers):
+        fields[f"weight{k}"] = torch.randn(2 * dim, dim, generator=g)
+        fields[f"bias{k}"] = torch.randn(2 * dim, generator=g)
+        _fill_linear(lay, fields[f"weight{k}"], fields[f"bias{k}"])
+    _fill_linear(first.layers[0], fields["weight0"], fields["bias0"])
+    flat = torch.randn(5, dim, generator=g)
+    with torch.no_grad():
+        fields.update(flat=flat, two=two(flat.double()), first_only=first(flat.double()),
+                      first_twice=first(first(flat.double())))
+    return fields
 
 
 def _highway_alternatives(x, layer, dim):
-    h, g = _highway_parts(x, layer, dim)
-    s = torch.sigmoid(g)
+    """Wrong one-layer highways a learner writes, each on its own (none is the answer)."""
+    z = torch.nn.functional.linear(x.double(), layer.weight.detach().double(),
+                                   layer.bias.detach().double())
+    first, second = z[..., :dim], z[..., dim:]  # [transform | gate] pre-activations
     x = x.double()
-    g_first, h_second = h, g
-    s_first = torch.sigmoid(g_first)
+    s = torch.sigmoid(second)
+    s_first = torch.sigmoid(first)
     return [
-        (s * x + (1 - s) * torch.relu(h),
+        (s * x + (1 - s) * torch.relu(first),
          "the gate is on the wrong branch: y = g * relu(W_h x) + (1 - g) * x, so a closed gate "
          "(g near 0, the negative bias at init) carries x through unchanged"),
-        (s * torch.relu(h),
+        (s * torch.relu(first),
          "the carry term is missing: y = g * relu(W_h x) + (1 - g) * x"),
-        (g * torch.relu(h) + (1 - g) * x,
+        (second * torch.relu(first) + (1 - second) * x,
          "the gate must go through a sigmoid, g = sigmoid(W_g x), so it lies in (0, 1)"),
-        (s_first * torch.relu(h_second) + (1 - s_first) * x,
+        (s_first * torch.relu(second) + (1 - s_first) * x,
          "the Linear's output is split as [transform | gate]: the first dim outputs are the "
          "transform W_h x, the last dim outputs the gate"),
-        (s * h + (1 - s) * x, "the transform branch needs its ReLU: relu(W_h x)"),
-        (torch.relu(s * h + (1 - s) * x),
+        (s * first + (1 - s) * x, "the transform branch needs its ReLU: relu(W_h x)"),
+        (torch.relu(s * first + (1 - s) * x),
          "the ReLU belongs on the transform branch only, not on the mixed output"),
     ]
 
@@ -194,7 +251,7 @@ def _highway_alternatives(x, layer, dim):
 def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
     """y = g * relu(W_h x) + (1 - g) * x per layer, g = sigmoid(W_g x); carry by default."""
     name = "Highway"
-    dim = 4
+    dim = _HW_DIM
     where = f"{name}({dim})"
     model = build(Highway, where, dim)
     layers = getattr(model, "layers", None)
@@ -215,23 +272,21 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
                 "that a new highway layer mostly carries its input", expected="all < 0",
                 got=show(gate_bias))
 
-    g = gen(21)
-    x = torch.randn(2, 3, dim, generator=g)
-    with torch.no_grad():
-        layer.weight.copy_(torch.randn(2 * dim, dim, generator=g))
-        layer.bias.copy_(torch.randn(2 * dim, generator=g))
+    stored = _stored("highway")
+    x = stored["x"]
+    _fill_linear(layer, stored["weight"], stored["bias"])
     model.eval()
-    for bias, label in ((-1000.0, "closed (gate bias -1000): y must equal x"),
-                        (1000.0, "open (gate bias +1000): y must equal relu(W_h x + b_h)"),
-                        (None, "random weights")):
-        if bias is not None:
-            with torch.no_grad():
-                layer.bias[dim:] = bias
-        here = f"{where} with the gate {label}" if bias is not None else f"{where}, {label}"
+    labels = {"closed": "closed (gate bias -1000): y must equal x",
+              "open": "open (gate bias +1000): y must equal relu(W_h x + b_h)",
+              "random": "random weights"}
+    for label, value in _HW_GATES:
+        _set_gate_bias(layer, dim, value, stored["bias"])
+        here = (f"{where} with the gate {labels[label]}" if value is not None
+                else f"{where}, {labels[label]}")
         with torch.no_grad():
             got = call(model, x, where=f"{here}: forward(x (2, 3, {dim}))")
         expect_shape(got, (2, 3, dim), here, "a highway layer keeps the shape of its input")
-        want = _highway_ref(x, layers, dim)
+        want = stored[label]
         if not close(got, want):
             hint = which(got, _highway_alternatives(x, layer, dim),
                          "y = g * relu(W_h x) + (1 - g) * x with [W_h x | W_g x] = layer(x)")
@@ -246,19 +301,18 @@ def check_highway(Highway) -> None:  # noqa: N803 (the learner's class)
     expect_true(layers[0] is not layers[1], f"{where}: self.layers",
                 "[nn.Linear(...)] * n repeats ONE layer n times; build a new nn.Linear per layer "
                 "(a list comprehension)", expected="2 distinct layers", got="the same layer twice")
+    for k, lay in enumerate(layers):
+        _fill_linear(lay, stored[f"weight{k}"], stored[f"bias{k}"])
+    flat = stored["flat"]
     with torch.no_grad():
-        for lay in layers:
-            lay.weight.copy_(torch.randn(2 * dim, dim, generator=g))
-            lay.bias.copy_(torch.randn(2 * dim, generator=g))
-        flat = torch.randn(5, dim, generator=g)
         got = call(model, flat, where=f"{where}: forward(x (5, {dim}))")
     expect_shape(got, (5, dim), where)
-    want = _highway_ref(flat, layers, dim)
+    want = stored["two"]
     if not close(got, want):
-        hint = which(got, [(_highway_ref(flat, layers[:1], dim),
+        hint = which(got, [(stored["first_only"],
                             "only the first layer was applied: loop over every layer in "
                             "self.layers, feeding each one's output to the next"),
-                           (_highway_ref(_highway_ref(flat, layers[:1], dim), layers[:1], dim),
+                           (stored["first_twice"],
                             "the first layer was applied twice: use each layer of self.layers "
                             "in turn")],
                      "apply the layers in order, each to the previous layer's output")
@@ -271,9 +325,12 @@ _CNN_KW = dict(n_chars=40, char_dim=5, filters=((1, 3), (2, 4), (3, 5)), n_highw
 _CNN_WORDS = [["ab", "c", "dab"], ["bead", "f"]]
 
 
-def _letters(sentences, max_word_len):
-    # map letters a..z into the small test vocabulary (ids 3..28), keep PAD/BOW/EOW
-    chars = _chars(sentences, max_word_len)
+_CNN_DEFAULT_WORDS = [["default", "sizes"]]
+
+
+def _letters(chars: torch.Tensor) -> torch.Tensor:
+    """Map the letters a..z of character ids into the small test vocabulary (ids 3..28),
+    keeping PAD/BOW/EOW."""
     return torch.where(chars >= OFFSET, chars - ord("a"), chars)
 
 
@@ -317,20 +374,72 @@ def _find_charcnn_parts(model, kw, where):
     return emb, convs, highway, projs[0]
 
 
-def _charcnn_ref(chars, parts, pool="max", relu=True, highway=True):
-    emb, convs, hw, proj = parts
-    B, T, L = chars.shape
-    e = emb(chars.reshape(B * T, L)).transpose(1, 2)
-    pooled = []
-    for conv in convs:
-        c = conv(e)
-        pooled.append(c.max(-1).values if pool == "max" else c.mean(-1))
-    h = torch.cat(pooled, -1)
-    if relu:
-        h = torch.relu(h)
-    if highway:
-        h = hw(h)
-    return proj(h).reshape(B, T, -1)
+def _charcnn_weights(parts, g: torch.Generator) -> dict[str, torch.Tensor]:
+    """Deterministic weights for every part of a CharCNN (the PAD row of the embedding 0)."""
+    emb, convs, highway, proj = parts
+    weights = {"embed": torch.randn(emb.weight.shape, generator=g)}
+    weights["embed"][PAD] = 0.0
+    for k, conv in enumerate(convs):
+        weights[f"conv{k}.weight"] = torch.randn(conv.weight.shape, generator=g) * 0.5
+        weights[f"conv{k}.bias"] = torch.randn(conv.bias.shape, generator=g) * 0.5
+    for k, lay in enumerate(highway.layers):
+        weights[f"highway{k}.weight"] = torch.randn(lay.weight.shape, generator=g) * 0.3
+        weights[f"highway{k}.bias"] = torch.randn(lay.bias.shape, generator=g)
+    weights["proj.weight"] = torch.randn(proj.weight.shape, generator=g) * 0.3
+    weights["proj.bias"] = torch.randn(proj.bias.shape, generator=g)
+    return weights
+
+
+def _fill_charcnn(parts, weights: dict[str, torch.Tensor]) -> None:
+    """Load `weights` (from `_charcnn_weights`) into the parts found by `_find_charcnn_parts`."""
+    emb, convs, highway, proj = parts
+    with torch.no_grad():
+        emb.weight.copy_(weights["embed"])
+        for k, conv in enumerate(convs):
+            conv.weight.copy_(weights[f"conv{k}.weight"])
+            conv.bias.copy_(weights[f"conv{k}.bias"])
+        for k, lay in enumerate(highway.layers):
+            _fill_linear(lay, weights[f"highway{k}.weight"], weights[f"highway{k}.bias"])
+        _fill_linear(proj, weights["proj.weight"], weights["proj.bias"])
+
+
+def _probe_char_cnn(CharCNN, char_ids) -> dict:  # noqa: N803 (the solution's objects)
+    kw = _CNN_KW
+    model = CharCNN(**kw)
+    parts = _find_charcnn_parts(model, kw, "CharCNN (solution)")
+    weights = _charcnn_weights(parts, gen(31))
+    _fill_charcnn(parts, weights)
+    chars = _letters(_padded_batch(char_ids, _CNN_WORDS, 10))  # (2, 3, 10)
+    with torch.no_grad():
+        out = model.double().eval()(chars)
+    fields = {f"w/{key}": value for key, value in weights.items()}
+    fields.update(chars=chars, out=out,
+                  default_chars=_padded_batch(char_ids, _CNN_DEFAULT_WORDS, 50))
+    return fields
+
+
+def _skips_highway(model, kw, where, chars, out) -> bool:
+    """Does the output stay the same when the highway's weights change (a copy's)?"""
+    twin = copy.deepcopy(model)
+    _, _, highway, _ = _find_charcnn_parts(twin, kw, where)
+    with torch.no_grad():
+        for lay in highway.layers:
+            lay.weight.mul_(-3.0).add_(0.5)
+            lay.bias.fill_(2.0)
+        again = call(twin, chars, where=where)
+    return close(again, out, atol=1e-6)
+
+
+def _no_relu_after_pool(model, kw, where, chars) -> bool:
+    """With every filter negative (conv bias -1000, a copy's), a ReLU after the max-pool
+    zeroes all pooled features: every token must then get the same vector."""
+    twin = copy.deepcopy(model)
+    _, convs, _, _ = _find_charcnn_parts(twin, kw, where)
+    with torch.no_grad():
+        for conv in convs:
+            conv.bias.fill_(-1000.0)
+        out = call(twin, chars, where=where).reshape(-1, kw["out_dim"])
+    return not close(out, out[:1].expand_as(out), atol=1e-6)
 
 
 @one_thread()
@@ -343,9 +452,12 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     model = build(CharCNN, where, **kw)
     model.eval()
     parts = _find_charcnn_parts(model, kw, where)
+    stored = _stored("charcnn")
+    _fill_charcnn(parts, {key[2:]: value for key, value in stored.items()
+                          if key.startswith("w/")})
 
-    L = 10  # every word leaves >= 3 (the widest filter) PAD characters
-    chars = _letters(_CNN_WORDS, L)  # (2, 3, 10); sentence 1 has one padding token
+    chars = stored["chars"]  # (2, 3, 10); sentence 1 has one padding token
+    # every word leaves >= 3 (the widest filter) PAD characters
     shape_hint = ("nn.Conv1d wants (N, channels, length): embed (B*T, L) ids to (B*T, L, C), "
                   "transpose to (B*T, C, L), convolve, then max over the LAST dim (the character "
                   "positions), giving (B*T, n_filters) per filter width")
@@ -373,25 +485,26 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     longer = torch.cat([chars, torch.zeros(2, 3, 6, dtype=torch.long)], dim=-1)
     out_long = encode(longer, ", 6 more PAD characters per token")
     real = torch.tensor([[True, True, True], [True, True, False]])
-    hint = ("appending PAD characters changed a word's vector: pool with the MAX over character "
-            "positions (a mean over positions counts the padding)")
-    if close(out, _charcnn_ref(chars, parts, pool="mean")):
-        hint = "this is a mean over character positions: ELMo max-pools, " + hint
     expect_close(out_long[real], out[real], f"{where}: words padded to 16 vs 10 characters",
-                 hint, atol=1e-5)
-    want = _charcnn_ref(chars, parts)
+                 "appending PAD characters changed a word's vector: pool with the MAX over "
+                 "character positions (a mean over character positions, or a sum, counts the "
+                 "padding)", atol=1e-5)
+    want = stored["out"]
     if not close(out, want):
-        hint = which(out, [
-            (_charcnn_ref(chars, parts, pool="mean"),
-             "mean-pooled: max-pool over the character positions instead"),
-            (_charcnn_ref(chars, parts, relu=False),
-             "the ReLU after the max-pool is missing"),
-            (_charcnn_ref(chars, parts, highway=False),
-             "the highway is skipped: pooled filters -> ReLU -> highway -> projection"),
-            (_charcnn_ref(chars, parts, relu=False, highway=False),
-             "ReLU and highway are both skipped: pooled filters -> ReLU -> highway -> projection"),
-        ], "embed -> Conv1d per width -> max over positions -> concat -> ReLU -> highway -> "
-           "projection, using the modules created in __init__")
+        here = f"{where}: forward(chars (2, 3, 10)) with changed weights"
+        no_relu = _no_relu_after_pool(model, kw, here, chars)
+        no_highway = _skips_highway(model, kw, here, chars, out)
+        if no_relu and no_highway:
+            hint = "ReLU and highway are both skipped: pooled filters -> ReLU -> highway -> projection"
+        elif no_highway:
+            hint = ("the highway is skipped (changing its weights changes nothing): pooled "
+                    "filters -> ReLU -> highway -> projection")
+        elif no_relu:
+            hint = ("the ReLU after the max-pool is missing: with every filter negative, the "
+                    "ReLU makes all pooled features 0, so every token gets the same vector")
+        else:
+            hint = ("embed -> Conv1d per width -> max over positions -> concat -> ReLU -> "
+                    "highway -> projection, using the modules created in __init__")
         expect_close(out, want, f"{where}: forward(chars (2, 3, 10))", hint, atol=1e-5)
 
     kw2 = dict(kw, n_highway=2)
@@ -402,7 +515,7 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
     where = f"{name}()"
     model = build(CharCNN, where)
     model.eval()
-    chars = _chars([["default", "sizes"]], 50)
+    chars = stored["default_chars"]
     with torch.no_grad():
         out = call(model, chars, where=f"{where}: forward(chars (1, 2, 50))")
     expect_shape(out, (1, 2, 128), f"{where}: forward(chars (1, 2, 50))",
@@ -411,21 +524,27 @@ def check_char_cnn(CharCNN) -> None:  # noqa: N803 (the learner's class)
 
 # -------------------------------------------------------------------------- 4. targets
 
+# padding holds id 7, a real word id: only `lengths` says where a sentence ends
+_TARGET_IDS = [[11, 12, 13, 14, 15], [21, 22, 23, 7, 7], [31, 7, 7, 7, 7]]
+_TARGET_CASES = [(_TARGET_IDS, [5, 3, 1]), ([row[:4] for row in _TARGET_IDS[:2]], [4, 4])]
+
+
+def _probe_lm_targets(lm_targets) -> dict:
+    fields = {}
+    for i, (ids, lengths) in enumerate(_TARGET_CASES):
+        ids, lengths = torch.tensor(ids), torch.tensor(lengths)
+        fwd, bwd = lm_targets(ids.clone(), lengths.clone())
+        fields.update({f"ids{i}": ids, f"lengths{i}": lengths, f"fwd{i}": fwd, f"bwd{i}": bwd})
+    return fields
+
+
 @one_thread()
 def check_lm_targets(lm_targets) -> None:
     """fwd[t] = ids[t+1], bwd[t] = ids[t-1]; -100 past the ends and on padding."""
     name = "lm_targets"
-    # padding holds id 7, a real word id: only `lengths` says where a sentence ends
-    ids = torch.tensor([[11, 12, 13, 14, 15], [21, 22, 23, 7, 7], [31, 7, 7, 7, 7]])
-    lengths = torch.tensor([5, 3, 1])
-    want_f = torch.tensor([[12, 13, 14, 15, IGNORE], [22, 23, IGNORE, IGNORE, IGNORE],
-                           [IGNORE] * 5])
-    want_b = torch.tensor([[IGNORE, 11, 12, 13, 14], [IGNORE, 21, 22, IGNORE, IGNORE],
-                           [IGNORE] * 5])
-    cases = [(ids, lengths, want_f, want_b),
-             (ids[:2, :4].clone(), torch.tensor([4, 4]),
-              torch.tensor([[12, 13, 14, IGNORE], [22, 23, 7, IGNORE]]),
-              torch.tensor([[IGNORE, 11, 12, 13], [IGNORE, 21, 22, 23]]))]
+    stored = _stored("targets")
+    cases = [(stored[f"ids{i}"], stored[f"lengths{i}"], stored[f"fwd{i}"], stored[f"bwd{i}"])
+             for i in range(len(_TARGET_CASES))]
     for ids, lengths, want_f, want_b in cases:
         where = f"{name}(ids={ids.tolist()}, lengths={lengths.tolist()})"
         keep = ids.clone(), lengths.clone()
@@ -496,40 +615,66 @@ def check_lm_targets(lm_targets) -> None:
 
 # ----------------------------------------------------------------------------- 5. loss
 
-def _ce_parts(logits, targets):
-    """(sum of -log p over the kept tokens, number of kept tokens, per-position losses)."""
-    logp = torch.log_softmax(logits.double(), -1)
-    keep = targets != IGNORE
-    nll = -logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * keep
-    return nll.sum(), keep.sum(), nll
+_LOSS_TARGETS = ([[1, 2, 3, IGNORE], [4, 5, IGNORE, IGNORE]],
+                 [[IGNORE, 0, 6, 2], [IGNORE, IGNORE, IGNORE, IGNORE]])
+_LOSS_SCALES = (1.0, 3.0)
 
 
-def _bilm_ref(fl, bl, ft, bt):
-    fs, fn, _ = _ce_parts(fl, ft)
-    bs, bn, _ = _ce_parts(bl, bt)
-    return (fs / fn + bs / bn) / 2
+def _probe_bilm_loss(bilm_loss) -> dict:
+    g = gen(51)
+    B, T, V = 2, 4, 7
+    fwd_t, bwd_t = (torch.tensor(t) for t in _LOSS_TARGETS)
+    fields = {"fwd_targets": fwd_t, "bwd_targets": bwd_t}
+    for i, scale in enumerate(_LOSS_SCALES):
+        fl = torch.randn(B, T, V, generator=g) * scale
+        bl = torch.randn(B, T, V, generator=g) * scale
+        leaves = [t.double().requires_grad_(True) for t in (fl, bl)]
+        loss = bilm_loss(*leaves, fwd_t.clone(), bwd_t.clone())
+        loss.backward()
+        fields.update({f"fwd_logits{i}": fl, f"bwd_logits{i}": bl, f"loss{i}": loss.detach(),
+                       f"fwd_grad{i}": leaves[0].grad, f"bwd_grad{i}": leaves[1].grad})
+    # large logits: a confident, wrong prediction
+    fl = torch.zeros(1, 2, 3)
+    fl[0, :, 0] = 200.0
+    bl = fl.flip(-1).clone()
+    ft, bt = torch.tensor([[1, 0]]), torch.tensor([[2, 2]])
+    with torch.no_grad():
+        loss = bilm_loss(fl.double(), bl.double(), ft.clone(), bt.clone())
+    fields.update(big_fwd_logits=fl, big_bwd_logits=bl, big_fwd_targets=ft, big_bwd_targets=bt,
+                  big_loss=loss)
+    return fields
 
 
-def _bilm_alternatives(fl, bl, ft, bt):
-    fs, fn, fnll = _ce_parts(fl, ft)
-    bs, bn, bnll = _ce_parts(bl, bt)
-    f, b = fs / fn, bs / bn
+def _token_nll(logits, targets):
+    """Per-position cross-entropies (torch's F.cross_entropy), 0 where the target is -100."""
+    V = logits.shape[-1]
+    nll = torch.nn.functional.cross_entropy(logits.detach().double().reshape(-1, V),
+                                            targets.reshape(-1), ignore_index=IGNORE,
+                                            reduction="none")
+    return nll.reshape(targets.shape), targets != IGNORE
+
+
+def _bilm_alternatives(fl, bl, ft, bt, want):
+    """Wrong biLM losses a learner writes, each on its own or by its relation to the right
+    value `want` (none is the answer)."""
+    (fnll, fkeep), (bnll, bkeep) = _token_nll(fl, ft), _token_nll(bl, bt)
+    fs, fn, bs, bn = fnll.sum(), fkeep.sum(), bnll.sum(), bkeep.sum()
     wrong_dim = []
     for logits, targets in ((fl, ft), (bl, bt)):
-        logp = torch.log_softmax(logits.double(), 1)
+        logp = torch.log_softmax(logits.detach().double(), 1)
         keep = targets != IGNORE
         nll = -logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0] * keep
         wrong_dim.append(nll.sum() / keep.sum())
     sent = []
-    for nll, targets in ((fnll, ft), (bnll, bt)):
-        n = (targets != IGNORE).sum(1)
+    for nll, keep in ((fnll, fkeep), (bnll, bkeep)):
+        n = keep.sum(1)
         ok = n > 0
         sent.append((nll.sum(1)[ok] / n[ok]).mean())
     return [
-        (f + b, "the two directions are summed: the biLM loss is their MEAN, (fwd + bwd) / 2"),
-        (f, "only the forward LM's loss: average it with the backward LM's"),
-        (b, "only the backward LM's loss: average it with the forward LM's"),
-        ((fnll.sum() / fnll.numel() + bnll.sum() / bnll.numel()) / 2,
+        (2 * want, "the two directions are summed: the biLM loss is their MEAN, (fwd + bwd) / 2"),
+        (fs / fn, "only the forward LM's loss: average it with the backward LM's"),
+        (bs / bn, "only the backward LM's loss: average it with the forward LM's"),
+        ((fs / fnll.numel() + bs / bnll.numel()) / 2,
          "padding was counted: the ignored positions (-100) add 0 to the sum but still count "
          "in the mean; average over the kept tokens only (F.cross_entropy with "
          "ignore_index=-100 does it)"),
@@ -548,7 +693,8 @@ def _bilm_alternatives(fl, bl, ft, bt):
 
 
 def _ce_all(logits, targets):
-    logp = torch.log_softmax(logits.double(), -1)
+    """Every position scored, the -100 targets as word 0 (a wrong loss)."""
+    logp = torch.log_softmax(logits.detach().double(), -1)
     return -logp.gather(-1, targets.clamp(min=0)[..., None]).mean()
 
 
@@ -556,13 +702,12 @@ def _ce_all(logits, targets):
 def check_bilm_loss(bilm_loss) -> None:
     """Mean of the forward and backward token-mean cross-entropies, -100 ignored."""
     name = "bilm_loss"
-    g = gen(51)
-    B, T, V = 2, 4, 7
-    fwd_t = torch.tensor([[1, 2, 3, IGNORE], [4, 5, IGNORE, IGNORE]])
-    bwd_t = torch.tensor([[IGNORE, 0, 6, 2], [IGNORE, IGNORE, IGNORE, IGNORE]])
-    for scale in (1.0, 3.0):
-        fl = (torch.randn(B, T, V, generator=g) * scale).requires_grad_(True)
-        bl = (torch.randn(B, T, V, generator=g) * scale).requires_grad_(True)
+    stored = _stored("loss")
+    fwd_t, bwd_t = stored["fwd_targets"], stored["bwd_targets"]
+    for i, _ in enumerate(_LOSS_SCALES):
+        fl = stored[f"fwd_logits{i}"].requires_grad_(True)
+        bl = stored[f"bwd_logits{i}"].requires_grad_(True)
+        B, T, V = fl.shape
         where = (f"{name}(fwd_logits {B}x{T}x{V}, bwd_logits {B}x{T}x{V}, "
                  f"fwd_targets={fwd_t.tolist()}, bwd_targets={bwd_t.tolist()})")
         got = call(bilm_loss, fl, bl, fwd_t.clone(), bwd_t.clone(), where=where,
@@ -572,9 +717,9 @@ def check_bilm_loss(bilm_loss) -> None:
         expect_tensor(got, where)
         expect_shape(got, (), where, "the loss is one number: a 0-dim tensor")
         expect_dtype(got, FLOATS, where)
-        want = _bilm_ref(fl, bl, fwd_t, bwd_t)
+        want = stored[f"loss{i}"]
         if not close(got, want, atol=1e-5, rtol=1e-5):
-            hint = which(got, _bilm_alternatives(fl, bl, fwd_t, bwd_t),
+            hint = which(got, _bilm_alternatives(fl, bl, fwd_t, bwd_t, want),
                          "(token-mean CE of the forward LM + token-mean CE of the backward "
                          "LM) / 2, over the targets that are not -100")
             expect_close(got, want, where, hint, atol=1e-5, rtol=1e-5)
@@ -583,54 +728,26 @@ def check_bilm_loss(bilm_loss) -> None:
                     "around it, no torch.no_grad()", expected="a loss with grad_fn",
                     got="a tensor without grad_fn")
         call(got.backward, where=f"{where}: loss.backward()")
-        ref = [t.detach().double().requires_grad_(True) for t in (fl, bl)]
-        _bilm_ref(ref[0], ref[1], fwd_t, bwd_t).backward()
-        for leaf, r, targets, label in ((fl, ref[0], fwd_t, "fwd_logits"),
-                                        (bl, ref[1], bwd_t, "bwd_logits")):
+        for leaf, targets, label in ((fl, fwd_t, "fwd"), (bl, bwd_t, "bwd")):
             grad = leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
             ignored = grad[targets == IGNORE]
-            expect_true(bool((ignored == 0).all()), f"{where}: gradient of {label} at the "
+            expect_true(bool((ignored == 0).all()), f"{where}: gradient of {label}_logits at the "
                         "ignored positions", "positions whose target is -100 must not take "
                         "part in the loss", expected="zero", got=show(ignored))
-            expect_close(grad, r.grad, f"{where}: gradient w.r.t. {label}",
+            expect_close(grad, stored[f"{label}_grad{i}"], f"{where}: gradient w.r.t. {label}_logits",
                          "the value is right but not its gradient: don't detach any part",
                          atol=1e-6, rtol=1e-4)
 
     # large logits: a stable log-softmax stays finite
-    fl = torch.zeros(1, 2, 3)
-    fl[0, :, 0] = 200.0
-    bl = fl.flip(-1).clone()
-    ft = torch.tensor([[1, 0]])
-    bt = torch.tensor([[2, 2]])
     where = f"{name} with logits of 200 (a confident, wrong prediction)"
-    got = call(bilm_loss, fl, bl, ft, bt, where=where)
+    got = call(bilm_loss, stored["big_fwd_logits"], stored["big_bwd_logits"],
+               stored["big_fwd_targets"], stored["big_bwd_targets"], where=where)
     expect_finite(got, where, "log(softmax(x)) is not stable: softmax rounds to 0 and log(0) = "
                   "-inf; use F.cross_entropy or F.log_softmax")
-    expect_close(got, _bilm_ref(fl, bl, ft, bt), where, atol=1e-3, rtol=1e-5)
+    expect_close(got, stored["big_loss"], where, atol=1e-3, rtol=1e-5)
 
 
 # ------------------------------------------------------------------------ 6. ScalarMix
-
-def _ln_ref(layers, mask, per="sentence", unbiased=False):
-    L, B, T, D = layers.shape
-    x = layers.double()
-    m = (torch.ones(B, T) if mask is None else mask.double())[None, :, :, None]
-    if per == "token":
-        mean = x.mean(-1, keepdim=True)
-        var = x.var(-1, keepdim=True, unbiased=unbiased)
-        return (x - mean) / torch.sqrt(var + 1e-12)
-    dims = (1, 2, 3) if per == "batch" else (2, 3)
-    n = (m * torch.ones_like(x)).sum(dims, keepdim=True)
-    mean = (x * m).sum(dims, keepdim=True) / n
-    var = (((x - mean) * m) ** 2).sum(dims, keepdim=True) / (n - 1 if unbiased else n)
-    return (x - mean) / torch.sqrt(var + 1e-12)
-
-
-def _mix_ref(layers, scalars, gamma, mask=None, layer_norm=False, **ln):
-    x = _ln_ref(layers, mask, **ln) if layer_norm else layers.double()
-    w = torch.softmax(scalars.double(), 0)
-    return gamma * (w[:, None, None, None] * x).sum(0)
-
 
 def _param(model, attr: str, shape: tuple[int, ...], init: float, where: str) -> nn.Parameter:
     p = getattr(model, attr, None)
@@ -644,17 +761,56 @@ def _param(model, attr: str, shape: tuple[int, ...], init: float, where: str) ->
     return p
 
 
+def _fill_mix(mix, scalars: torch.Tensor, gamma: torch.Tensor) -> None:
+    """Set a ScalarMix's prescribed parameters, `scalars` and `gamma`."""
+    with torch.no_grad():
+        mix.scalars.copy_(scalars)
+        mix.gamma.copy_(gamma)
+
+
+def _mix_layers() -> tuple[torch.Tensor, torch.Tensor]:
+    """(layers (3, 2, 4, 5), mask (2, 4)): per layer and sentence a different offset and
+    spread, so that a layer norm has work to do."""
+    g = gen(61)
+    layers = torch.randn(3, 2, 4, 5, generator=g)
+    layers = layers * torch.tensor([0.5, 3.0, 1.5])[:, None, None, None] + \
+        torch.tensor([[2.0, -1.0], [0.0, 4.0], [-3.0, 1.0]])[:, :, None, None]
+    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    return layers, mask
+
+
+def _probe_scalar_mix(ScalarMix) -> dict:  # noqa: N803 (the solution's class)
+    layers, mask = _mix_layers()
+    L, B, T, D = layers.shape
+    scalars, gamma = torch.tensor([1.0, -0.5, 2.0]), torch.tensor([1.7])
+    x = layers.double()
+    plain, normed = ScalarMix(L).double(), ScalarMix(L, layer_norm=True).double()
+    backwards = ScalarMix(L).double()  # the layers' weights in reverse order: a wrong answer
+    one = ScalarMix(1, layer_norm=True).double()  # a layer norm alone (weight 1, gamma 1)
+    _fill_mix(plain, scalars, gamma)
+    _fill_mix(normed, scalars, gamma)
+    _fill_mix(backwards, scalars.flip(0), gamma)
+    with torch.no_grad():
+        mixed = plain(x)
+        return {
+            "layers": layers, "mask": mask, "scalars": scalars, "gamma": gamma,
+            "mix": mixed, "mix_reversed": backwards(x), "ln": normed(x, mask),
+            # wrong answers' values: the layer norm over the whole batch at once, per token
+            # (like nn.LayerNorm(D)), or applied to the mix instead of to each layer
+            "ln_per_batch": normed(x.reshape(L, 1, B * T, D), mask.reshape(1, B * T))
+            .reshape(B, T, D),
+            "ln_per_token": plain(torch.nn.functional.layer_norm(x, (D,), eps=1e-12)),
+            "ln_of_mix": one(mixed[None], mask),
+        }
+
+
 @one_thread()
 def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     """gamma * sum_l softmax(s)_l h_l; optional layer norm over each sentence's real entries."""
     name = "ScalarMix"
-    g = gen(61)
-    L, B, T, D = 3, 2, 4, 5
-    layers = torch.randn(L, B, T, D, generator=g)
-    # per layer and sentence, a different offset and spread: a layer norm has work to do
-    layers = layers * torch.tensor([0.5, 3.0, 1.5])[:, None, None, None] + \
-        torch.tensor([[2.0, -1.0], [0.0, 4.0], [-3.0, 1.0]])[:, :, None, None]
-    mask = torch.tensor([[True, True, True, True], [True, True, False, False]])
+    stored = _stored("scalarmix")
+    layers, mask = stored["layers"], stored["mask"].bool()
+    L, B, T, D = layers.shape
     padded = ~mask
 
     where = f"{name}({L})"
@@ -664,7 +820,7 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
     here = f"{where}: forward(layers ({L}, {B}, {T}, {D})) at init"
     got = call(mix, layers, where=here)
     expect_shape(got, (B, T, D), here, "the mix has the shape of one layer: (B, T, D)")
-    want = layers.double().mean(0)
+    want = layers.double().mean(0)  # equal weights: the plain average of the layers
     if not close(got, want):
         hint = which(got, [(layers.sum(0), "softmax over a size-1 axis gives weight 1 to every "
                             "layer (a sum): take the softmax over the n_layers scalars, dim 0"),
@@ -673,27 +829,25 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
                      "with all scalars 0 the softmax weights are 1/n_layers each: the mean")
         expect_close(got, want, here, hint, atol=1e-5)
 
-    with torch.no_grad():
-        scalars.copy_(torch.tensor([1.0, -0.5, 2.0]))
-        gamma.fill_(1.7)
-    s, gm = scalars.detach().clone(), 1.7
+    _fill_mix(mix, stored["scalars"], stored["gamma"])
+    s, gm = stored["scalars"].double(), float(stored["gamma"])
     here = f"{where} with scalars=[1, -0.5, 2], gamma=1.7: forward(layers)"
     got = call(mix, layers, where=here)
-    want = _mix_ref(layers, s, gm)
+    want = stored["mix"]
     if not close(got, want):
         x = layers.double()
+        raw = s[:, None, None, None]
         hint = which(got, [
-            (_mix_ref(layers, s, 1.0), "gamma is missing: multiply the mix by self.gamma"),
-            (gm * (s.double()[:, None, None, None] * x).sum(0),
+            (want / gm, "gamma is missing: multiply the mix by self.gamma"),
+            (gm * (raw * x).sum(0),
              "the raw scalars are used as weights: apply a softmax over the layers first"),
-            (gm * (s.double()[:, None, None, None] * x).sum(0) / s.double().sum(),
+            (gm * (raw * x).sum(0) / s.sum(),
              "the scalars are divided by their sum; ELMo normalises them with a softmax"),
             (gm * x.sum(0), "softmax over a size-1 axis gives weight 1 to every layer: take the "
              "softmax over the n_layers scalars (dim 0)"),
-            (gm * (s.double().exp()[:, None, None, None] * x).sum(0),
+            (gm * (raw.exp() * x).sum(0),
              "exp(scalars) without dividing by their sum: use torch.softmax"),
-            (gm * (torch.softmax(s.double(), 0).flip(0)[:, None, None, None] * x).sum(0),
-             "the weights are applied to the layers in reverse order"),
+            (stored["mix_reversed"], "the weights are applied to the layers in reverse order"),
         ], "gamma * sum over l of softmax(scalars)[l] * layers[l]")
         expect_close(got, want, here, hint, atol=1e-5)
     got_masked = call(mix, layers, mask, where=f"{here} with a mask")
@@ -714,43 +868,43 @@ def check_scalar_mix(ScalarMix) -> None:  # noqa: N803 (the learner's class)
 
     where = f"{name}({L}, layer_norm=True)"
     mix = build(ScalarMix, where, L, layer_norm=True)
-    scalars = _param(mix, "scalars", (L,), 0.0, where)
-    gamma = _param(mix, "gamma", (1,), 1.0, where)
-    with torch.no_grad():
-        scalars.copy_(torch.tensor([1.0, -0.5, 2.0]))
-        gamma.fill_(1.7)
+    _param(mix, "scalars", (L,), 0.0, where)
+    _param(mix, "gamma", (1,), 1.0, where)
+    _fill_mix(mix, stored["scalars"], stored["gamma"])
     here = f"{where}: forward(layers, mask={mask.int().tolist()})"
     got = call(mix, layers, mask, where=here)
     expect_shape(got, (B, T, D), here)
     expect_finite(got[mask], here)
     noisy = layers.clone()
-    noisy[:, padded] = torch.randn(L, int(padded.sum()), D, generator=g) * 100 + 50
+    noisy[:, padded] = torch.randn(L, int(padded.sum()), D, generator=gen(62)) * 100 + 50
     got_noisy = call(mix, noisy, mask, where=f"{here} (other padding values)")
     expect_close(got_noisy[mask], got[mask],
                  f"{here}: outputs at the real tokens when the padded entries change",
                  "the padded entries leaked into the layer norm: compute each sentence's mean "
                  "and variance over its UNMASKED entries only (multiply by the mask and divide "
                  "by the number of real entries, n_real_tokens * D)", atol=1e-4)
-    want = _mix_ref(layers, s, gm, mask, layer_norm=True)
+    want = stored["ln"]
     if not close(got[mask], want[mask], atol=1e-4):
-        alts = [(_mix_ref(layers, s, gm, mask, True, per=p, unbiased=u), h) for p, u, h in (
-            ("sentence", True, "the variance is divided by N - 1; a layer norm uses the "
-             "population variance (divide by N, unbiased=False)"),
-            ("token", False, "normalised per token over D (like nn.LayerNorm(D)); ELMo "
-             "normalises each layer over all the unmasked (T, D) entries of a sentence: one "
-             "mean and one variance per sentence and layer"),
-            ("batch", False, "one mean and variance for the whole batch; compute them per "
-             "sentence (and per layer), over that sentence's real entries"),
-        )]
-        alts.append((_mix_ref(layers, s, gm), "layer_norm=True must normalise each layer "
-                     "before mixing"))
-        w = torch.softmax(s.double(), 0)[:, None, None, None]
-        alts.append((gm * _ln_ref((w * layers.double()).sum(0, keepdim=True), mask)[0],
-                     "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
-                     "weighting and summing"))
-        alts.append((_ln_ref((gm * w * layers.double()).sum(0, keepdim=True), mask)[0],
-                     "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
-                     "weighting and summing"))
+        n = mask.sum(1).double() * D  # real entries per sentence
+        alts = [
+            (want * torch.sqrt((n - 1) / n)[:, None, None],
+             "the variance is divided by N - 1; a layer norm uses the population variance "
+             "(divide by N, unbiased=False)"),
+            (stored["ln_per_token"],
+             "normalised per token over D (like nn.LayerNorm(D)); ELMo normalises each layer "
+             "over all the unmasked (T, D) entries of a sentence: one mean and one variance "
+             "per sentence and layer"),
+            (stored["ln_per_batch"],
+             "one mean and variance for the whole batch; compute them per sentence (and per "
+             "layer), over that sentence's real entries"),
+            (stored["mix"], "layer_norm=True must normalise each layer before mixing"),
+            (gm * stored["ln_of_mix"],
+             "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
+             "weighting and summing"),
+            (stored["ln_of_mix"],
+             "the layer norm was applied to the mix; normalise each layer h_l BEFORE "
+             "weighting and summing"),
+        ]
         got_m = got.detach().clone()
         got_m[~mask] = 0
         hint = which(got_m, [(a.masked_fill(~mask[..., None], 0), h) for a, h in alts],
@@ -777,6 +931,23 @@ _BILM_SMALL = {
     "char_cnn": {"char_dim": 4, "filters": ((1, 4), (2, 4), (3, 8)), "n_highway": 1},
 }
 _FEATURE_SENTENCES = [["the", "bank", "of", "the", "river"], ["a", "bank", "loan"]]
+_FEATURE_CHANGED = [["the", "loan", "of", "the", "river"], _FEATURE_SENTENCES[1]]  # token 1
+_FEATURE_WIDTH = 12  # max_word_len of the stored characters (every word fits)
+
+
+def _probe_feature_chars(char_ids) -> dict:
+    L = _FEATURE_WIDTH
+    return {"chars": _padded_batch(char_ids, _FEATURE_SENTENCES, L),
+            "changed": _padded_batch(char_ids, _FEATURE_CHANGED, L),
+            "alone": _padded_batch(char_ids, _FEATURE_SENTENCES[1:], L)}
+
+
+def _width(chars: torch.Tensor, L: int) -> torch.Tensor:
+    """The stored characters at another max_word_len: more PAD, or cut (a cut word only
+    loses its EOW; the features check tests properties, which hold for any ids)."""
+    if L <= chars.shape[-1]:
+        return chars[..., :L].clone()
+    return torch.cat([chars, chars.new_zeros(*chars.shape[:-1], L - chars.shape[-1])], -1)
 
 
 def _make_bilm(BiLM, bilm_kwargs: dict, where: str):  # noqa: N803
@@ -817,7 +988,8 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
             m.dropout = 0.5
     bilm.train()
     L = int(used.get("max_word_len", _BILM_SMALL["max_word_len"]))
-    chars = _chars(_FEATURE_SENTENCES, L)
+    stored = {key: _width(value, L) for key, value in _stored("features").items()}
+    chars = stored["chars"]
     mask = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
     where = f"{name}({shown} in train mode, chars (2, 5, {L}), mask={mask.int().tolist()})"
 
@@ -879,7 +1051,7 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
 
     # one token changes: forward states change from t on, backward states up to t
     t = 1
-    changed = _chars([["the", "loan", "of", "the", "river"], _FEATURE_SENTENCES[1]], L)
+    changed = stored["changed"]
     other = call(contextual_features, bilm, changed, mask.clone(),
                  where=f"{name}(..., sentence 0 with token {t} changed)")
     diff = (other - out)[:, 0]  # (layers, T, 2H)
@@ -908,7 +1080,7 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
             fail(f"{here}, backward half [H:]", f"ending at {t}", str(b_pos), hint)
 
     # a padded sentence gives the features it has alone
-    alone = call(contextual_features, bilm, _chars(_FEATURE_SENTENCES[1:], L),
+    alone = call(contextual_features, bilm, stored["alone"],
                  torch.ones(1, 3, dtype=torch.bool),
                  where=f"{name}(..., sentence 1 alone, unpadded)")
     expect_close(out[:, 1, :3], alone[:, 0], f"{where}: sentence 1 (3 tokens + 2 padding) vs "
@@ -919,17 +1091,19 @@ def check_contextual_features(contextual_features, BiLM, **bilm_kwargs) -> None:
 
 # --------------------------------------------------------------------- 8. tagger
 
-# (gold, pred, entity F1, token accuracy): seqeval's default (conlleval) span matching
+# (gold, pred, token accuracy, what the case tests): the entity F1 of each, seqeval's
+# default (conlleval) span matching, is stored (probe "span_f1")
 _F1_CASES = [
-    ([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "O", "O", "B-LOC"]], 0.5,
+    ([["B-PER", "I-PER", "O", "B-LOC"]], [["B-PER", "O", "O", "B-LOC"]], 0.75,
      "a 2-token PER tagged as 1 token is a wrong span: only LOC matches (P = R = 1/2)"),
-    ([["B-PER", "I-PER", "O"]], [["B-ORG", "I-ORG", "O"]], 0.0,
+    ([["B-PER", "I-PER", "O"]], [["B-ORG", "I-ORG", "O"]], 1 / 3,
      "right boundaries, wrong type: an entity counts only if its type matches too"),
-    ([["B-PER", "B-PER", "O"]], [["B-PER", "I-PER", "O"]], 0.0,
+    ([["B-PER", "B-PER", "O"]], [["B-PER", "I-PER", "O"]], 2 / 3,
      "gold has two adjacent 1-token PERs (each B- starts a new entity); the prediction is one "
      "2-token PER: no span matches"),
     ([["B-PER"], ["B-LOC", "O", "B-LOC", "O", "B-LOC", "O", "O"]],
-     [["B-PER"], ["O", "O", "O", "O", "O", "O", "O"]], 0.4, "micro-averaged over all entities of all sentences: TP = 1, 1 predicted, 4 gold, "
+     [["B-PER"], ["O", "O", "O", "O", "O", "O", "O"]], 5 / 8,
+     "micro-averaged over all entities of all sentences: TP = 1, 1 predicted, 4 gold, "
      "so P = 1, R = 1/4, F1 = 0.4 (not the mean of per-sentence or per-type F1s, 0.5)"),
     ([["O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-ORG", "O"]],
      [["O", "B-MISC", "I-MISC", "I-MISC", "O"], ["B-ORG", "O"]], 1.0,
@@ -937,14 +1111,16 @@ _F1_CASES = [
 ]
 
 
-def _token_accuracy(gold, pred):
-    pairs = [(g, p) for gs, ps in zip(gold, pred) for g, p in zip(gs, ps)]
-    return sum(g == p for g, p in pairs) / len(pairs)
+def _probe_span_f1(span_f1) -> dict:
+    return {f"f1_{i}": float(span_f1([list(s) for s in gold], [list(s) for s in pred]))
+            for i, (gold, pred, _, _) in enumerate(_F1_CASES)}
 
 
 def _check_span_f1(span_f1) -> None:
     name = "span_f1"
-    for gold, pred, want, why in _F1_CASES:
+    stored = _stored("span_f1")
+    for i, (gold, pred, acc, why) in enumerate(_F1_CASES):
+        want = float(stored[f"f1_{i}"])
         where = f"{name}(gold={gold}, pred={pred})"
         got = call(span_f1, [list(s) for s in gold], [list(s) for s in pred], where=where)
         if isinstance(got, torch.Tensor) and got.numel() == 1:
@@ -954,7 +1130,6 @@ def _check_span_f1(span_f1) -> None:
                     expected="a float", got=f"{type(got).__name__}: {show(got)}")
         got = float(got)
         if abs(got - want) > 1e-6:
-            acc = _token_accuracy(gold, pred)
             if abs(got - 100 * want) < 1e-4 and want > 0:
                 hint = "return a fraction in [0, 1], not a percentage"
             elif abs(got - acc) < 1e-6:
@@ -1042,3 +1217,20 @@ def check_tagger(Tagger, span_f1) -> None:  # noqa: N803 (the learner's class)
                 got="None" if grad is None else show(grad))
 
     _check_span_f1(span_f1)
+
+
+# ------------------------------------------------------------------ expected values
+
+# What `course release` runs on the chapter's solution to store the values the checks
+# compare with (autograder/expected/elmo.safetensors): each `make` builds fixed inputs
+# (and weights), calls the solution's objects and returns inputs and outputs.
+PROBES = {
+    "charids": Probe(("char_ids",), _probe_char_ids),
+    "highway": Probe(("Highway",), _probe_highway),
+    "charcnn": Probe(("CharCNN", "char_ids"), _probe_char_cnn),
+    "targets": Probe(("lm_targets",), _probe_lm_targets),
+    "loss": Probe(("bilm_loss",), _probe_bilm_loss),
+    "scalarmix": Probe(("ScalarMix",), _probe_scalar_mix),
+    "features": Probe(("char_ids",), _probe_feature_chars),
+    "span_f1": Probe(("span_f1",), _probe_span_f1),
+}
