@@ -128,6 +128,13 @@ _HIGHWAY = [
         return x
 """, _HIGHWAY_INIT.replace("nn.ModuleList([nn.Linear(dim, 2 * dim) for _ in range(n_layers)])",
                            "nn.ModuleList([nn.Linear(dim, 2 * dim)] * n_layers)"))),
+    _m("highway", "first_layer_twice", _HIGHWAY_INIT.rsplit("        for layer", 1)[0] + """\
+        for _ in self.layers:
+            h, g = self.layers[0](x).chunk(2, dim=-1)
+            g = torch.sigmoid(g)
+            x = g * F.relu(h) + (1 - g) * x
+        return x
+"""),
     _m("highway", "first_layer_only", _HIGHWAY_INIT.rsplit("        for layer", 1)[0] + """\
         h, g = self.layers[0](x).chunk(2, dim=-1)
         g = torch.sigmoid(g)
@@ -191,6 +198,11 @@ _CHARCNN = [
         e = self.embed(chars.reshape(B * T, L)).transpose(1, 2)
         h = torch.cat([conv(e).max(dim=-1).values for conv in self.convs], dim=-1)
         return self.proj(self.highway(h)).reshape(B, T, -1)
+""")),
+    _m("charcnn", "no_relu_no_highway", _charcnn("""\
+        e = self.embed(chars.reshape(B * T, L)).transpose(1, 2)
+        h = torch.cat([conv(e).max(dim=-1).values for conv in self.convs], dim=-1)
+        return self.proj(h).reshape(B, T, -1)
 """)),
     _m("charcnn", "no_padding_idx", _charcnn("""\
         e = self.embed(chars.reshape(B * T, L)).transpose(1, 2)
@@ -367,6 +379,41 @@ _SCALARMIX = [
             layers = F.layer_norm(layers, layers.shape[-1:])
         w = torch.softmax(self.scalars, dim=0)
         return self.gamma * (w[:, None, None, None] * layers).sum(0)
+""")),
+    _m("scalarmix", "weights_reversed", _mix("""\
+        if self.layer_norm:
+            layers = self._norm(layers, mask)
+        w = torch.softmax(self.scalars, dim=0).flip(0)
+        return self.gamma * (w[:, None, None, None] * layers).sum(0)
+""")),
+    _m("scalarmix", "layer_norm_unbiased", _mix("""\
+        if self.layer_norm:
+            L, B, T, D = layers.shape
+            m = (torch.ones(B, T) if mask is None else mask.float())[None, :, :, None]
+            n = m.sum(dim=(2, 3), keepdim=True) * D
+            mean = (layers * m).sum(dim=(2, 3), keepdim=True) / n
+            var = (((layers - mean) * m) ** 2).sum(dim=(2, 3), keepdim=True) / (n - 1)
+            layers = (layers - mean) / torch.sqrt(var + 1e-12)
+        w = torch.softmax(self.scalars, dim=0)
+        return self.gamma * (w[:, None, None, None] * layers).sum(0)
+""")),
+    _m("scalarmix", "layer_norm_per_batch", _mix("""\
+        if self.layer_norm:
+            L, B, T, D = layers.shape
+            m = (torch.ones(B, T) if mask is None else mask.float())[None, :, :, None]
+            n = m.sum(dim=(1, 2, 3), keepdim=True) * D
+            mean = (layers * m).sum(dim=(1, 2, 3), keepdim=True) / n
+            var = (((layers - mean) * m) ** 2).sum(dim=(1, 2, 3), keepdim=True) / n
+            layers = (layers - mean) / torch.sqrt(var + 1e-12)
+        w = torch.softmax(self.scalars, dim=0)
+        return self.gamma * (w[:, None, None, None] * layers).sum(0)
+""")),
+    _m("scalarmix", "layer_norm_after_mix", _mix("""\
+        w = torch.softmax(self.scalars, dim=0)
+        mixed = (w[:, None, None, None] * layers).sum(0)
+        if self.layer_norm:
+            mixed = self._norm(mixed[None], mask)[0]
+        return self.gamma * mixed
 """)),
     _m("scalarmix", "scalars_detached", _mix("""\
         if self.layer_norm:
