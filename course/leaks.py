@@ -156,12 +156,12 @@ def _member_lines(name: str, data: bytes) -> Iterator[tuple[str, str]]:
         yield from _plain_lines(text)
 
 
-def _files(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
+def _files(paths: Iterable[Path], relative_to: Path | None) -> Iterator[tuple[str, bytes]]:
     for root in paths:
         root = Path(root)
         files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         for file in files:
-            label = str(file)
+            label = file.relative_to(relative_to).as_posix() if relative_to else str(file)
             if file.suffix in (".whl", ".zip"):
                 with zipfile.ZipFile(file) as archive:
                     for member in archive.namelist():
@@ -171,10 +171,12 @@ def _files(paths: Iterable[Path]) -> Iterator[tuple[str, bytes]]:
                 yield label, file.read_bytes()
 
 
-def scan(paths: Iterable[Path], secret: Mapping[str, str]) -> list[Leak]:
-    """Every line in `paths` (files, folders, wheels) that is one of the `secret` lines."""
+def scan(paths: Iterable[Path], secret: Mapping[str, str], *,
+         relative_to: Path | None = None) -> list[Leak]:
+    """Every line in `paths` (files, folders, wheels) that is one of the `secret` lines
+    (places named relative to `relative_to` when given)."""
     leaks = []
-    for label, data in _files(paths):
+    for label, data in _files(paths, relative_to):
         for where, line in _member_lines(label.split("!")[-1], data):
             key = norm(line)
             if key in secret and counts(line):

@@ -39,13 +39,15 @@ class EditionError(CourseError):
 
 
 def _stage(stage: Path) -> None:
-    root = release.ROOT
+    import autograder
+
+    library, grading = Path(__file__).resolve().parent, Path(autograder.__file__).resolve().parent
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "released")
-    shutil.copytree(root / "course", stage / "course", ignore=ignore)
+    shutil.copytree(library, stage / "course", ignore=ignore)
     (stage / "autograder").mkdir()
-    shutil.copy2(root / "autograder" / "__init__.py", stage / "autograder" / "__init__.py")
-    shutil.copy2(root / "autograder" / "expected.py", stage / "autograder" / "expected.py")
-    shutil.copytree(root / "autograder" / "checks", stage / "autograder" / "checks", ignore=ignore)
+    for name in ("__init__.py", "expected.py"):  # not the grading pipeline: only the checks
+        shutil.copy2(grading / name, stage / "autograder" / name)
+    shutil.copytree(grading / "checks", stage / "autograder" / "checks", ignore=ignore)
     if release.expected_store().is_dir():
         shutil.copytree(release.expected_store(), stage / "autograder" / "expected",
                         ignore=shutil.ignore_patterns("*.tmp"))
@@ -62,7 +64,7 @@ def _stage(stage: Path) -> None:
 
 def _pyproject() -> str:
     """The course's pyproject.toml, cut to the student edition's packages and dependencies."""
-    project = tomllib.loads((release.ROOT / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     deps = [d for d in project["dependencies"]
             if not d.replace("_", "-").lower().startswith(_INSTRUCTOR_ONLY)]
     extras = project.get("optional-dependencies", {}).get("data", [])
@@ -120,7 +122,7 @@ def build(out: Path) -> int:
         (fresh / "notebooks").mkdir()
         for ch in release.chapters():
             shutil.copy2(stage / "course" / "released" / f"{ch.slug}.ipynb", fresh / "notebooks")
-        found = leaks.scan([fresh], leaks.course_secrets())
+        found = leaks.scan([fresh], leaks.course_secrets(), relative_to=fresh)
         if found:
             for leak in found[:20]:
                 print(leak, file=sys.stderr)
