@@ -296,22 +296,44 @@ def test_chapter_page_missing_from_toc_is_an_error(tmp_path):
         _build(tmp_path, src, tmp_path / "no-results")
 
 
-def test_maths_typeset_in_headless_chromium(built):
-    """MathJax really runs from the local copy: DNS is blocked, the DOM has typeset maths."""
+def _chromium_dom(page: Path, screenshot: Path) -> str:
+    """The page's DOM after its scripts ran in headless Chromium, offline (DNS blocked)."""
     if not shutil.which("chromium"):
         pytest.fail("headless chromium is needed: `apt-get install chromium` (scripts/test.sh "
                     "installs it when run as root on Debian)")
-    tmp, html = built
-    page = html / "chapters" / f"{CHAPTER}.html"
     with tempfile.TemporaryDirectory() as profile:
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--no-first-run", f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND",
                  "--virtual-time-budget=5000"]
         dom = subprocess.run(["chromium", *flags, "--dump-dom", page.as_uri()], capture_output=True,
                              text=True, timeout=60).stdout
-        subprocess.run(["chromium", *flags, "--window-size=1280,1400",
-                        f"--screenshot={tmp / 'chapter.png'}", page.as_uri()], capture_output=True, timeout=60)
+        subprocess.run(["chromium", *flags, "--window-size=1280,1400", f"--screenshot={screenshot}",
+                        page.as_uri()], capture_output=True, timeout=60)
+    return dom
+
+
+_TOGGLE = re.compile(r'<details class="[^"]*\bhide\b[^"]*above-input')
+
+
+@pytest.mark.parametrize("edition", ["self-study", "student"])
+def test_each_edition_in_headless_chromium(built, built_student, edition):
+    """Maths typeset by the local MathJax, figures and progress bars drawn, and the solution
+    toggles present in the self-study edition only."""
+    tmp, html = built if edition == "self-study" else built_student
+    page = html / "chapters" / f"{CHAPTER}.html"
+    shot = tmp / f"chapter-{edition}.png"
+    dom = _chromium_dom(page, shot)
     assert "<mjx-container" in dom, "MathJax did not typeset the maths offline"
+    images = re.findall(r'<img [^>]*src="([^"]+\.png)"', dom)
+    assert images and all((page.parent / src).stat().st_size > 1000 for src in images), images
+    assert "epochs: 100%" in dom, "the progress bar was not drawn"
+    assert shot.is_file() and shot.stat().st_size > 10_000, "no screenshot"
+    toggles = len(_TOGGLE.findall(dom))
+    if edition == "self-study":  # the plot's code and the exercise's solution
+        assert toggles == 2 and "A model answer and its rubric" in dom
+    else:  # the plot's code only: the exercise is shown as its stub
+        assert toggles == 1 and "A model answer" not in dom
+        assert "raise NotImplementedError()" in dom
 
 
 @pytest.mark.slow
