@@ -11,6 +11,11 @@ The build never touches book/ itself. It stages a copy under build/book-src and,
   jupyter-book would add every .js file there as a script tag.)
 Then `jupyter-book build --all -W -n --keep-going` renders it; the html goes to
 book/_build/html. The full log is build/book.log.
+
+Two editions (`edition_view`): `self-study` (solutions behind toggles, model answers in
+dropdowns) and `student` (book/_build/html-student, staged in build/book-src-student: each
+exercise as its stub, no answer-key cell, no model answer). Both take their addresses
+(launch buttons, the install command on the introduction) from `course.publish`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: run every chapter's solution at this machine's scale on the embedded data,
-# build the book, print the results table.   Usage: scripts/run_all.sh [--scale tiny|quick|full]
+# build the book (self-study and student editions), print the results table.   Usage: scripts/run_all.sh [--scale tiny|quick|full]
 # Default scale: quick (a CPU laptop: minutes). On a GPU pass --scale full.
 source "$(dirname "$0")/bootstrap.sh"
 scale="quick"
@@ -9,6 +9,7 @@ elif [ -n "${1:-}" ]; then echo "usage: scripts/run_all.sh [--scale tiny|quick|f
 start=$(date +%s)
 course run --scale "$scale"
 course book
+course book --edition student
 echo
 echo "== results ($scale scale; total $(( $(date +%s) - start )) s) =="
 course results
