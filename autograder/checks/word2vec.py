@@ -13,18 +13,28 @@ what was expected, what was got, and the likely bug. A passing check returns Non
     check_similarity(nearest_neighbours, analogy)
     check_bag_of_embeddings(BagOfEmbeddings)
 
-The checks run in the learner's kernel: they import only torch, use their own seeded
-generators, and leave the global random state as they found it.
+The checks run in the learner's kernel: they import only torch (and gensim, lazily, to
+refuse it), use their own seeded generators, and leave the global random state as they
+found it.
+
+They carry no answer: where a check needs an exercise's correct output, it reads the value
+that the solution gave on the same fixed inputs, stored by `course release` (`PROBES` below,
+read with `autograder.expected.case`); the rest are properties (invariances, masks,
+statistics of sampling, the rows a gradient reaches). An answer that calls gensim for an
+exercise's job fails with a message saying what the exercise asks.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..expected import Probe, case
 from ._common import (
     FLOATS,
     Bug,
@@ -41,6 +51,7 @@ from ._common import (
     expect_shape,
     expect_tensor,
     expect_true,
+    forbid,
     gen,
     run,
     show,
@@ -60,6 +71,54 @@ __all__ = [
 
 def _same(a: Any, b: Any) -> bool:
     return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a, b)
+
+
+def _stored(probe: str) -> dict[str, torch.Tensor]:
+    """The fields of one of this module's probes, as `course release` stored them."""
+    return case("word2vec", probe)
+
+
+# ------------------------------------------------------------------ gensim shortcuts
+
+# what gensim offers that does an exercise's job (gensim implements word2vec in C)
+_GENSIM_METHODS = {
+    "gensim.corpora": {"Dictionary": ("__init__", "add_documents", "doc2bow")},
+    "gensim.models": {
+        "Word2Vec": ("__init__", "build_vocab", "build_vocab_from_freq", "scan_vocab",
+                     "prepare_vocab", "make_cum_table"),
+        "KeyedVectors": ("most_similar", "most_similar_cosmul", "similar_by_word",
+                         "similar_by_key", "similar_by_vector", "most_similar_to_given",
+                         "cosine_similarities", "similarity", "n_similarity", "distance",
+                         "distances", "closer_than", "rank", "get_normed_vectors", "fill_norms",
+                         "unit_normalize_all", "init_sims", "evaluate_word_analogies"),
+    },
+}
+_GENSIM_FUNCTIONS = {"gensim.matutils": ("unitvec", "argsort", "cossim")}
+
+
+def _gensim_targets() -> list[tuple[Any, str]]:
+    import importlib
+
+    targets = []
+    for module, classes in _GENSIM_METHODS.items():
+        found = importlib.import_module(module)
+        targets += [(getattr(found, cls), name) for cls, names in classes.items() for name in names]
+    for module, names in _GENSIM_FUNCTIONS.items():
+        found = importlib.import_module(module)
+        targets += [(found, name) for name in names]
+    return targets
+
+
+def _no_gensim(where: str, asks: str) -> AbstractContextManager:
+    """Inside: a call of gensim's vocabulary, noise table or similarity code fails the check,
+    saying that the exercise asks the learner to `asks` themselves (only if gensim is there)."""
+    if importlib.util.find_spec("gensim") is None:
+        return nullcontext()
+    try:
+        targets = _gensim_targets()
+    except (ImportError, ValueError):  # a broken install (numpy ABI): nothing to call, then
+        return nullcontext()
+    return forbid(targets, where, asks)
 
 
 # --------------------------------------------------------------------------- 1. vocab
@@ -160,6 +219,11 @@ def _itos(out: Any) -> Any:
 
 def check_build_vocab(build_vocab) -> None:
     """Counts of occurrences, min_count inclusive, sorted by count then word."""
+    with _no_gensim("build_vocab", "count the words and build the vocabulary"):
+        _check_build_vocab(build_vocab)
+
+
+def _check_build_vocab(build_vocab) -> None:
     where = "build_vocab(sentences, min_count=2)"
     (vocab,) = run(Case(where, build_vocab, (_sentences(), 2), holds=[_A_PAIR, _WORDS]))
     # counts is the second of the pair, and its shape depends on the first: checked here
@@ -192,50 +256,72 @@ def _freq(counts: torch.Tensor) -> torch.Tensor:
     return counts.double() / counts.sum()
 
 
-def _keep(f: torch.Tensor, t: float) -> torch.Tensor:
-    """word2vec C / gensim: (sqrt(f/t) + 1) * t/f, not clipped."""
-    return ((f / t).sqrt() + 1) * t / f
-
-
 def _above_one(p: torch.Tensor) -> bool:
     return bool((p > 1 + 1e-6).any())
+
+
+_KEEP_COUNTS = torch.tensor([5000, 2000, 500, 100, 10, 1], dtype=torch.long)
+_SAMPLES = (1e-3, 1e-2)
+
+
+def _probe_keep(keep_probability) -> dict[str, Any]:
+    return {"counts": _KEEP_COUNTS, "samples": list(_SAMPLES),
+            **{f"keep{i}": keep_probability(_KEEP_COUNTS.clone(), t) for i, t in enumerate(_SAMPLES)}}
+
+
+def _unclipped(p: torch.Tensor, want: torch.Tensor) -> bool:
+    """Right wherever the right value is below 1, and above 1 elsewhere: the clip is missing."""
+    below = want < 1 - 1e-6
+    return bool(below.any()) and _above_one(p) and close(p[below], want[below], atol=1e-6)
 
 
 _DISCARD = ("this is the paper's probability of DISCARDING a word, 1 - sqrt(t/f); return the "
             "probability of KEEPING it, which in word2vec C is (sqrt(f/t) + 1) * t/f")
 _PAPER_KEEP = ("sqrt(t/f) is the paper's keep probability; the course (like word2vec C and "
                "gensim) uses (sqrt(f/t) + 1) * t/f")
-_RAW = "use the frequency f = count / total count, not the raw count"
+_RAW = ("use the frequency f = count / total count, not the raw count: multiplying every count "
+        "by 7 changed the probabilities, and only frequencies may matter")
 
-# keep_probability(counts, t): symptom -> likely bug
-_KEEP_BUGS = [
-    Bug(_DISCARD, like=lambda c, t: 1 - (t / _freq(c)).sqrt()),
-    Bug(_DISCARD, like=lambda c, t: (1 - (t / _freq(c)).sqrt()).clamp(0.0, 1.0)),
-    Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt().clamp(max=1.0)),
-    Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt()),
-    Bug("rare words give values above 1: clip the probability to at most 1",
-        when=lambda p, c, t: _above_one(p) and close(p, _keep(_freq(c), t))),
-    Bug(_RAW, like=lambda c, t: _keep(c.double(), t).clamp(max=1.0), atol=1e-6),
-    Bug(_RAW, like=lambda c, t: _keep(c.double(), t), atol=1e-6),
-    Bug("a probability can't exceed 1: clip it", when=lambda p, c, t: _above_one(p)),
-]
+
+def _keep_bugs(keep_probability, want: torch.Tensor) -> list[Bug]:
+    """keep_probability(counts, t): symptom -> likely bug (`want`: the right values)."""
+    def scale_matters(p, c, t) -> bool:
+        again = call(keep_probability, c * 7, t, where=f"keep_probability(counts * 7, sample={t:g})")
+        return isinstance(again, torch.Tensor) and not close(again, p, atol=1e-6)
+
+    return [
+        Bug(_DISCARD, like=lambda c, t: 1 - (t / _freq(c)).sqrt()),
+        Bug(_DISCARD, like=lambda c, t: (1 - (t / _freq(c)).sqrt()).clamp(0.0, 1.0)),
+        Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt().clamp(max=1.0)),
+        Bug(_PAPER_KEEP, like=lambda c, t: (t / _freq(c)).sqrt()),
+        Bug("rare words give values above 1: clip the probability to at most 1",
+            when=lambda p, c, t: _unclipped(p, want)),
+        Bug(_RAW, when=scale_matters),
+        Bug("a probability can't exceed 1: clip it", when=lambda p, c, t: _above_one(p)),
+    ]
 
 
 def check_keep_probability(keep_probability) -> None:
     """word2vec C / gensim keep probability (sqrt(f/t) + 1) * t / f, clipped to 1."""
-    counts = torch.tensor([5000, 2000, 500, 100, 10, 1], dtype=torch.long)
+    with _no_gensim("keep_probability", "compute the keep probability"):
+        _check_keep_probability(keep_probability)
+
+
+def _check_keep_probability(keep_probability) -> None:
+    stored = _stored("subsample")
+    counts = stored["counts"]
     probabilities = Out(dtype=FLOATS, shape=tuple(counts.shape), finite=True,
                         dtype_hint="probabilities are floats: divide with `/` (true division) "
                         "and return a float tensor", shape_hint="one keep probability per word")
-    want = lambda c, t: _keep(_freq(c), t).clamp(max=1.0)  # noqa: E731
+    cases = [(t, stored[f"keep{i}"]) for i, t in enumerate(stored["samples"].tolist())]
     run(*[Case(f"keep_probability(counts, sample={t:g})", keep_probability, (counts, t),
                keeps={"the input counts": counts},
                keeps_hint="don't modify `counts` in place; compute a new tensor",
-               out=probabilities, want=want, bugs=_KEEP_BUGS,
+               out=probabilities, want=want, bugs=_keep_bugs(keep_probability, want),
                hint="f is count / total; keep probability (sqrt(f/t) + 1) * t/f, at most 1")
-          for t in (1e-3, 1e-2)],
-        Case("keep_probability(float counts)", keep_probability, (counts.double(), 1e-3),
-             want=want, hint="float counts must give the same result as integer counts"))
+          for t, want in cases],
+        Case("keep_probability(float counts)", keep_probability, (counts.double(), cases[0][0]),
+             want=cases[0][1], hint="float counts must give the same result as integer counts"))
 
 
 # --------------------------------------------------------------------------- 3. pairs
@@ -251,37 +337,35 @@ def _pair_rows(pairs: torch.Tensor) -> list[tuple[int, int]]:
     return sorted(map(tuple, pairs.tolist()))
 
 
-def _neighbour_pairs(ids: torch.Tensor) -> list[tuple[int, int]]:
-    """The pairs of window=1 (every b_i is 1): each token with each neighbour, sorted."""
-    v = ids.tolist()
-    return sorted(list(zip(v, v[1:])) + list(zip(v[1:], v)))
+def _probe_pairs(skipgram_pairs) -> dict[str, Any]:
+    return {"ids": _ids(6), "pairs": skipgram_pairs(_ids(6), 1, gen(0))}
 
 
-def _among_neighbours(pairs: torch.Tensor, ids: torch.Tensor, right: bool) -> bool:
-    """Only some of the window=1 pairs, all with the context on one side."""
+def _among(pairs: torch.Tensor, want: list[tuple[int, int]], right: bool) -> bool:
+    """Only some of the right pairs, all with the context on one side."""
     rows = _pair_rows(pairs)
-    return (set(rows) < set(_neighbour_pairs(ids))
-            and all((o > c) if right else (o < c) for c, o in rows))
+    return set(rows) < set(want) and all((o > c) if right else (o < c) for c, o in rows)
 
 
 # skipgram_pairs(ids, window=1, generator): symptom -> likely bug
-_WINDOW_1_BUGS = [
-    Bug("no pairs at all: with window=1 every b_i is 1, so each token is paired with its "
-        "neighbours (draw b from 1..window; torch.randint's upper bound is exclusive)",
-        when=lambda pairs, *_: not _pair_rows(pairs)),
-    Bug("the pairs hold positions; return the ids at those positions",
-        when=lambda pairs, ids, *_: int(pairs.max()) < len(ids)),
-    Bug("a word was paired with itself: skip offset 0",
-        when=lambda pairs, *_: any(c == o for c, o in _pair_rows(pairs))),
-    Bug("only the right-hand context is paired; the window is symmetric: also j = i - d",
-        when=lambda pairs, ids, *_: _among_neighbours(pairs, ids, right=True)),
-    Bug("only the left-hand context is paired; the window is symmetric: also j = i + d",
-        when=lambda pairs, ids, *_: _among_neighbours(pairs, ids, right=False)),
-    Bug("some pairs appear twice",
-        when=lambda pairs, *_: len(_pair_rows(pairs)) > len(set(_pair_rows(pairs)))),
-    Bug("with window=1 only immediate neighbours are contexts (|i - j| <= b <= window)",
-        when=lambda pairs, *_: any(abs(c - o) > 1 for c, o in _pair_rows(pairs))),
-]
+def _window_1_bugs(want: list[tuple[int, int]]) -> list[Bug]:
+    return [
+        Bug("no pairs at all: with window=1 every b_i is 1, so each token is paired with its "
+            "neighbours (draw b from 1..window; torch.randint's upper bound is exclusive)",
+            when=lambda pairs, *_: not _pair_rows(pairs)),
+        Bug("the pairs hold positions; return the ids at those positions",
+            when=lambda pairs, ids, *_: int(pairs.max()) < len(ids)),
+        Bug("a word was paired with itself: skip offset 0",
+            when=lambda pairs, *_: any(c == o for c, o in _pair_rows(pairs))),
+        Bug("only the right-hand context is paired; the window is symmetric: also j = i - d",
+            when=lambda pairs, *_: _among(pairs, want, right=True)),
+        Bug("only the left-hand context is paired; the window is symmetric: also j = i + d",
+            when=lambda pairs, *_: _among(pairs, want, right=False)),
+        Bug("some pairs appear twice",
+            when=lambda pairs, *_: len(_pair_rows(pairs)) > len(set(_pair_rows(pairs)))),
+        Bug("with window=1 only immediate neighbours are contexts (|i - j| <= b <= window)",
+            when=lambda pairs, *_: any(abs(c - o) > 1 for c, o in _pair_rows(pairs))),
+    ]
 
 
 def _possible(ids: torch.Tensor) -> set[tuple[int, int]]:
@@ -291,8 +375,9 @@ def _possible(ids: torch.Tensor) -> set[tuple[int, int]]:
 def _inside(pairs: torch.Tensor, ids: torch.Tensor) -> bool:
     """Distinct pairs of the sequence's own tokens, every neighbour among them."""
     rows, possible = _pair_rows(pairs), _possible(ids)
-    neighbours = {(c, o) for c, o in possible if abs(c - o) == 1}
-    return set(rows) <= possible and neighbours <= set(rows) and len(rows) == len(set(rows))
+    # ids are consecutive: |c - o| == 1 is a neighbour, and each of the T - 1 gaps gives two
+    next_to = sum(abs(c - o) == 1 for c, o in set(rows))
+    return set(rows) <= possible and next_to == 2 * (len(ids) - 1) and len(rows) == len(set(rows))
 
 
 _SHORT = ("pairs must stay inside the sequence, and a sequence shorter than the window (even one "
@@ -452,13 +537,15 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
         "that a seeded generator gives reproducible pairs",
         expected="identical pairs", got="different pairs")
     no_generator = "generator defaults to None: torch's global generator"
-    run(Case(f"skipgram_pairs(ids={_ids(6).tolist()}, window=1)", skipgram_pairs,
-             (_ids(6), 1, gen(0)),
+    stored = _stored("pairs")
+    want = _pair_rows(stored["pairs"])
+    run(Case(f"skipgram_pairs(ids={stored['ids'].tolist()}, window=1)", skipgram_pairs,
+             (stored["ids"], 1, gen(0)),
              out=Out(dtype=torch.long, shape=(None, 2),
                      dtype_hint="pairs are word ids: a LongTensor",
                      shape_hint="one row per pair: (center, context)"),
-             view=_pair_rows, want=lambda ids, *_: _neighbour_pairs(ids), exact=True,
-             what="the set of (center, context) rows", bugs=_WINDOW_1_BUGS,
+             view=_pair_rows, want=want, exact=True,
+             what="the set of (center, context) rows", bugs=_window_1_bugs(want),
              hint="pair each position i with each j != i such that |i - j| <= b_i"),
         # the window can be larger than the sequence; a single token has no pairs
         *[Case(f"skipgram_pairs(ids={_ids(T).tolist()}, window={window})", skipgram_pairs,
@@ -476,19 +563,34 @@ def check_skipgram_pairs(skipgram_pairs) -> None:
 
 # --------------------------------------------------------------------------- 4. noise
 
-def _unigram(counts: torch.Tensor, power: float) -> torch.Tensor:
-    raw = counts.double() ** power
-    return raw / raw.sum()
+_NOISE_COUNTS = torch.tensor([400, 100, 30, 5, 1, 0], dtype=torch.long)
+_POWERS = (0.75, 1.0, 0.5)
 
 
-def _noise_bugs(power: float) -> list[Bug]:
-    """noise_distribution(counts, power): symptom -> likely bug."""
+def _probe_noise(noise_distribution) -> dict[str, Any]:
+    return {"counts": _NOISE_COUNTS, "powers": list(_POWERS),
+            **{f"noise{i}": noise_distribution(_NOISE_COUNTS.clone(), p)
+               for i, p in enumerate(_POWERS)}}
+
+
+def _proportional(q: torch.Tensor, want: torch.Tensor) -> bool:
+    """q is a constant multiple of the right probabilities (zero where they are zero)."""
+    q, want = q.detach().double(), want.double()
+    some = want > 0
+    ratio = q[some] / want[some]
+    return (bool((q[~some] == 0).all()) and bool(torch.isfinite(ratio).all())
+            and bool(((ratio - ratio[0]).abs() <= 1e-4 * ratio[0].abs()).all()))
+
+
+def _noise_bugs(power: float, want: torch.Tensor) -> list[Bug]:
+    """noise_distribution(counts, power): symptom -> likely bug (`want`: the right values)."""
     plain = [] if power == 1.0 else [
         Bug(f"these are the plain frequencies: raise the counts to the power {power} first "
             "(word2vec uses 0.75)", like=lambda c, p: _freq(c), atol=1e-6)]
     return plain + [
         Bug("the frequencies were raised to the power but not renormalised: divide by the sum "
-            "again so the probabilities add up to 1", like=lambda c, p: _freq(c) ** p, atol=1e-6),
+            "again so the probabilities add up to 1",
+            when=lambda q, c, p: abs(float(q.double().sum()) - 1) > 1e-4 and _proportional(q, want)),
         Bug("the probabilities must sum to 1",
             when=lambda q, c, p: abs(float(q.double().sum()) - 1) > 1e-4),
     ]
@@ -526,21 +628,25 @@ def _floats(values: torch.Tensor) -> str:
 
 def check_noise(noise_distribution, sample_negatives) -> None:
     """Unigram^0.75, renormalised; samples drawn from it with replacement."""
-    _check_unigram(noise_distribution)
-    _check_sampling(sample_negatives)
+    with _no_gensim("noise_distribution", "compute the noise distribution"):
+        _check_unigram(noise_distribution)
+    with _no_gensim("sample_negatives", "draw the negatives"):
+        _check_sampling(sample_negatives)
 
 
 def _check_unigram(noise_distribution) -> None:
-    counts = torch.tensor([400, 100, 30, 5, 1, 0], dtype=torch.long)
+    stored = _stored("noise")
+    counts = stored["counts"]
+    wanted = [(p, stored[f"noise{i}"]) for i, p in enumerate(stored["powers"].tolist())]
     run(*[Case(f"noise_distribution(counts={counts.tolist()}, power={power})",
                noise_distribution, (counts, power), keeps={"the input counts": counts},
                keeps_hint="don't modify `counts` in place",
                out=Out(dtype=FLOATS, shape=tuple(counts.shape), finite=True,
                        dtype_hint="probabilities are floats",
                        shape_hint="one probability per word"),
-               want=_unigram, bugs=_noise_bugs(power),
+               want=want, bugs=_noise_bugs(power, want),
                hint="p_i is count_i ** power, divided by the sum over all words")
-          for power in (0.75, 1.0, 0.5)])
+          for power, want in wanted])
 
 
 def _check_sampling(sample_negatives) -> None:
@@ -580,45 +686,76 @@ def _check_sampling(sample_negatives) -> None:
 
 # ---------------------------------------------------------------------------- 5. loss
 
-def _scores(center, context, negatives):
-    """(B,) positive scores c.o and (B, K) negative scores c.n_k, in float64."""
-    c = center.double()
-    return (c * context.double()).sum(-1), (negatives.double() * c.unsqueeze(1)).sum(-1)
+_LOSS_SHAPES = ((4, 3, 5), (3, 3, 4), (1, 1, 2))  # (B, K, D); B == K shows a broadcast bug
+_LOSS_FIELDS = ("center", "context", "negatives")
 
 
-def _ls(x):
-    return torch.nn.functional.logsigmoid(x)
+def _loss_inputs(i: int) -> tuple[torch.Tensor, ...]:
+    """The float32 (center, context, negatives) of loss case i."""
+    g = gen(5)
+    for B, K, D in _LOSS_SHAPES[:i + 1]:
+        inputs = (torch.randn(B, D, generator=g), torch.randn(B, D, generator=g),
+                  torch.randn(B, K, D, generator=g))
+    return inputs
 
 
-def _sgns(center, context, negatives):
-    """The paper's loss (Mikolov et al., 2013, Eq. 4), averaged over the batch."""
-    pos, neg = _scores(center, context, negatives)
-    return -(_ls(pos) + _ls(-neg).sum(-1)).mean()
+def _extreme_inputs(sign: float) -> tuple[torch.Tensor, ...]:
+    """c.o = 100 * sign and c.n_k = -100 * sign."""
+    center, context, negatives = torch.zeros(1, 4), torch.zeros(1, 4), torch.zeros(1, 2, 4)
+    center[0, 0], context[0, 0], negatives[0, :, 0] = 10.0, 10.0 * sign, -10.0 * sign
+    return center, context, negatives
 
 
-def _with_scores(f):
-    return lambda center, context, negatives: f(*_scores(center, context, negatives))
+def _probe_loss(i: int):
+    def make(sgns_loss) -> dict[str, Any]:
+        inputs = _loss_inputs(i)
+        leaves = [t.double().requires_grad_(True) for t in inputs]  # float64: the reference
+        loss = sgns_loss(*leaves)
+        loss.backward()
+        c, o, n = (t.detach() for t in leaves)
+        out = {**dict(zip(_LOSS_FIELDS, inputs)), "loss": loss,
+               **{f"grad_{f}": t.grad for f, t in zip(_LOSS_FIELDS, leaves)}}
+        with torch.no_grad():  # the same loss on other inputs, for the diagnoses
+            out["positive_only"] = sgns_loss(c, o, n[:, :0])  # K = 0: no negative term
+            out["negatives_flipped"] = sgns_loss(c, o, -n)
+            if n.shape[0] == n.shape[1]:
+                out["negatives_transposed"] = sgns_loss(c, o, n.transpose(0, 1).contiguous())
+        return out
+    return make
 
 
-# sgns_loss(center, context, negatives): symptom -> likely bug
-_LOSS_BUGS = [
-    Bug("sign error on the negatives: they should score LOW, so use log sigma(-c.n_k)",
-        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(neg).sum(-1)).mean())),
-    Bug("the negative terms are averaged over K; the SGNS loss sums them",
-        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(-neg).mean(-1)).mean())),
-    Bug("summed over the batch: the loss is the mean over the B rows",
-        like=_with_scores(lambda pos, neg: -(_ls(pos) + _ls(-neg).sum(-1)).sum())),
-    Bug("the loss is the NEGATIVE log-likelihood: mind the overall minus sign",
-        like=lambda *inputs: -_sgns(*inputs)),
-    Bug("the negative terms are subtracted; both log-sigmoid terms are added, then the sum "
-        "is negated", like=_with_scores(lambda pos, neg: -(_ls(pos) - _ls(-neg).sum(-1)).mean())),
-    # center (B, D) * negatives (B, K, D) broadcasts when B == K, pairing the wrong rows
-    Bug("center (B, D) times negatives (B, K, D) broadcasts center over K, not B: give center "
-        "a K axis (B, 1, D) or use torch.bmm",
-        when=lambda loss, center, context, negatives: negatives.shape[0] == negatives.shape[1]
-        and close(loss, -(_ls(_scores(center, context, negatives)[0])
-                          + _ls(-(negatives.double() * center.double()).sum(-1)).sum(-1)).mean())),
-]
+def _probe_extreme(sign: float):
+    def make(sgns_loss) -> dict[str, Any]:
+        inputs = _extreme_inputs(sign)
+        with torch.no_grad():
+            return {**dict(zip(_LOSS_FIELDS, inputs)), "loss": sgns_loss(*[t.double() for t in inputs])}
+    return make
+
+
+def _loss_bugs(want: dict[str, torch.Tensor]) -> list[Bug]:
+    """sgns_loss(center, context, negatives): symptom -> likely bug, as relations to the right
+    loss L = P + N of these inputs (P: its positive term, N: its negative terms)."""
+    total, positive = want["loss"], want["positive_only"]
+    negative = total - positive
+    B, K = want["negatives"].shape[:2]
+    transposed = want.get("negatives_transposed")
+    return [
+        Bug("sign error on the negatives: they should score LOW, so use log sigma(-c.n_k)",
+            like=lambda *_: want["negatives_flipped"]),
+        Bug("the negative terms are averaged over K; the SGNS loss sums them",
+            like=lambda *_: positive + negative / K),
+        Bug("summed over the batch: the loss is the mean over the B rows",
+            like=lambda *_: total * B),
+        Bug("the loss is the NEGATIVE log-likelihood: mind the overall minus sign",
+            like=lambda *_: -total),
+        Bug("the negative terms are subtracted; both log-sigmoid terms are added, then the sum "
+            "is negated", like=lambda *_: positive - negative),
+        # center (B, D) * negatives (B, K, D) broadcasts when B == K, pairing the wrong rows
+        Bug("center (B, D) times negatives (B, K, D) broadcasts center over K, not B: give center "
+            "a K axis (B, 1, D) or use torch.bmm",
+            when=lambda loss, *_: transposed is not None and close(loss, transposed)),
+    ]
+
 
 _STABLE = ("log(sigmoid(x)) is not numerically stable: in float32 sigmoid(-100) rounds to 0 "
            "and log(0) = -inf (and 1 - sigmoid(100) is 0 too); use "
@@ -629,21 +766,12 @@ def _in_graph(loss, *_) -> bool:
     return loss.requires_grad and loss.grad_fn is not None
 
 
-def _gradients(where, loss, *leaves):
-    """The float64 gradients of `loss` w.r.t. the inputs, next to the formula's."""
-    call(loss.backward, where=f"{where}: loss.backward()")
-    refs = [leaf.detach().clone().double().requires_grad_(True) for leaf in leaves]
-    _sgns(*refs).backward()
-    return [(dense_grad(leaf), ref.grad) for leaf, ref in zip(leaves, refs)]
-
-
 def check_sgns_loss(sgns_loss) -> None:
     """Mean over the batch of -[log s(c.o) + sum_k log s(-c.n_k)], stable, differentiable."""
-    g = gen(5)
-    for B, K, D in ((4, 3, 5), (3, 3, 4), (1, 1, 2)):
-        inputs = (torch.randn(B, D, generator=g), torch.randn(B, D, generator=g),
-                  torch.randn(B, K, D, generator=g))
-        leaves = tuple(t.clone().requires_grad_(True) for t in inputs)
+    for i in range(len(_LOSS_SHAPES)):
+        want = _stored(f"loss/{i}")
+        leaves = tuple(want[f].clone().requires_grad_(True) for f in _LOSS_FIELDS)
+        (B, K, D) = want["negatives"].shape
         where = f"sgns_loss(center {B}x{D}, context {B}x{D}, negatives {B}x{K}x{D})"
         (loss,) = run(Case(
             where, sgns_loss, leaves,
@@ -651,26 +779,26 @@ def check_sgns_loss(sgns_loss) -> None:
                     shape_hint="the loss is a scalar: average over the batch"),
             call_hint="shapes: center (B, D), context (B, D), negatives (B, K, D); to score the "
             "K negatives of row b against center b, center needs a K axis (B, 1, D), or use "
-            "torch.bmm", want=_sgns, atol=1e-5, rtol=1e-5, bugs=_LOSS_BUGS,
+            "torch.bmm", want=want["loss"], atol=1e-5, rtol=1e-5, bugs=_loss_bugs(want),
             hint="loss = mean over b of -[log sigma(c_b . o_b) + sum_k log sigma(-c_b . n_bk)]",
             holds=[Holds("autograd", _in_graph,
                          "the loss must stay in the autograd graph: no .item(), no "
                          "torch.tensor(...) around it, no torch.no_grad()",
                          expected="a loss with grad_fn", got="a tensor without grad_fn")]))
-        labels = ("center", "context", "negatives")
-        for (got, want), label in zip(_gradients(where, loss, *leaves), labels):
-            expect_close(got, want, f"{where}: gradient w.r.t. {label}", "the loss value is right "
+        call(loss.backward, where=f"{where}: loss.backward()")
+        for leaf, label in zip(leaves, _LOSS_FIELDS):
+            expect_close(dense_grad(leaf), want[f"grad_{label}"],
+                         f"{where}: gradient w.r.t. {label}", "the loss value is right "
                          "but its gradient is not: don't detach any part of it",
                          atol=1e-5, rtol=1e-4)
 
     # |logit| = 100 in both directions: finite, and still the right value
     for sign in (-1.0, 1.0):
-        center, context, negatives = torch.zeros(1, 4), torch.zeros(1, 4), torch.zeros(1, 2, 4)
-        center[0, 0], context[0, 0], negatives[0, :, 0] = 10.0, 10.0 * sign, -10.0 * sign
+        want = _stored(f"loss/extreme{sign:+.0f}")
         run(Case(f"sgns_loss with c.o = {100 * sign:+.0f} and c.n_k = {-100 * sign:+.0f}  "
                  f"({'every score wrong' if sign < 0 else 'every score right'})",
-                 sgns_loss, (center, context, negatives),
-                 out=Out(finite=True, finite_hint=_STABLE), want=_sgns, atol=1e-4, rtol=1e-5,
+                 sgns_loss, tuple(want[f] for f in _LOSS_FIELDS),
+                 out=Out(finite=True, finite_hint=_STABLE), want=want["loss"], atol=1e-4, rtol=1e-5,
                  hint="clamping or adding an epsilon inside the log caps the loss (and zeroes "
                  "the gradient) of badly wrong scores; compute the log-sigmoid stably instead: "
                  "torch.nn.functional.logsigmoid"))
@@ -775,16 +903,16 @@ _CONTEXT = torch.tensor([5, 6, 7, 5])
 _NEGATIVES = torch.tensor([[10, 11, 12], [13, 10, 14], [15, 16, 10], [11, 17, 18]])
 
 
-def _forward_bugs(w_in: torch.Tensor, w_out: torch.Tensor) -> list[Bug]:
-    """SkipGram.forward on the batch, with these weights: symptom -> likely bug."""
-    center, context, negatives = w_in[_CENTER], w_out[_CONTEXT], w_out[_NEGATIVES]
+def _forward_bugs(want: dict[str, torch.Tensor]) -> list[Bug]:
+    """SkipGram.forward on the batch: symptom -> likely bug (`want`: sgns_loss on the wrong
+    lookups, stored with the right loss)."""
     return [
         Bug("the context is looked up in in_embed; contexts use out_embed",
-            like=lambda: _sgns(center, w_in[_CONTEXT], negatives)),
+            like=lambda: want["context_from_in"]),
         Bug("the negatives are looked up in in_embed; negatives use out_embed",
-            like=lambda: _sgns(center, context, w_in[_NEGATIVES])),
+            like=lambda: want["negatives_from_in"]),
         Bug("the negatives are not used: pass their out_embed vectors to sgns_loss",
-            like=lambda: -_ls(_scores(center, context, negatives)[0]).mean()),
+            like=lambda: want["without_negatives"]),
     ]
 
 
@@ -810,39 +938,53 @@ _OUT_ROWS_BUGS = [
 ]
 
 
-def _reference_grads(w_in: torch.Tensor, w_out: torch.Tensor) -> list[torch.Tensor]:
-    """The gradients of the formula's loss w.r.t. the two tables."""
-    leaves = [w_in.clone().requires_grad_(True), w_out.clone().requires_grad_(True)]
-    _sgns(leaves[0][_CENTER], leaves[1][_CONTEXT], leaves[1][_NEGATIVES]).backward()
-    return [leaf.grad for leaf in leaves]
-
-
-def _randomise(model) -> None:
-    """Random tables (seeded), so that a context or negative looked up in the wrong one shows."""
+def _tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (20, 6) tables (seeded), so that a context or negative looked up in the wrong one
+    shows."""
     g = gen(6)
+    return tuple(torch.randn(20, 6, generator=g) * 0.5 for _ in range(2))
+
+
+def _fill(model, w_in: torch.Tensor, w_out: torch.Tensor) -> None:
+    """Load the two tables into the model, by the names the exercise prescribes."""
     with torch.no_grad():
-        for table in (model.in_embed, model.out_embed):
-            table.weight.copy_(torch.randn(table.weight.shape, generator=g) * 0.5)
+        model.in_embed.weight.copy_(w_in)
+        model.out_embed.weight.copy_(w_out)
+
+
+def _probe_model(SkipGram, sgns_loss) -> dict[str, Any]:  # noqa: N803 (the solution's class)
+    model = SkipGram(20, 6)
+    _fill(model, *_tables())
+    model.double()  # float64: the reference
+    loss = model(_CENTER, _CONTEXT, _NEGATIVES)
+    loss.backward()
+    w_in, w_out = model.in_embed.weight.detach(), model.out_embed.weight.detach()
+    with torch.no_grad():  # sgns_loss on wrong lookups, for the diagnoses
+        wrong = {"context_from_in": sgns_loss(w_in[_CENTER], w_in[_CONTEXT], w_out[_NEGATIVES]),
+                 "negatives_from_in": sgns_loss(w_in[_CENTER], w_out[_CONTEXT], w_in[_NEGATIVES]),
+                 "without_negatives": sgns_loss(w_in[_CENTER], w_out[_CONTEXT],
+                                                w_out[_NEGATIVES][:, :0])}
+    return {"in_embed": w_in.float(), "out_embed": w_out.float(), "loss": loss,
+            "grad_in_embed": model.in_embed.weight.grad, "grad_out_embed": model.out_embed.weight.grad,
+            **wrong}
 
 
 def _check_skipgram_forward(model, where: str) -> None:
     """forward is the SGNS loss of in_embed(center), out_embed(context and negatives); its
-    gradient reaches exactly those rows, with the formula's values."""
-    _randomise(model)
+    gradient reaches exactly those rows, with the right values."""
+    want = _stored("model")
+    _fill(model, want["in_embed"], want["out_embed"])
     model.zero_grad(set_to_none=True)
     loss = call(model, _CENTER, _CONTEXT, _NEGATIVES,
                 where=f"{where}: forward(center (4,), context (4,), negatives (4, 3))")
-    w_in, w_out = model.in_embed.weight.detach(), model.out_embed.weight.detach()
     # rtol 1e-4, as close()'s; a scalar's message does not show the tolerance
     examine(f"{where}: forward(...)", loss,
             out=Out(shape=(), shape_hint="forward returns the scalar SGNS loss"),
-            want=_sgns(w_in[_CENTER], w_out[_CONTEXT], w_out[_NEGATIVES]), atol=1e-5, rtol=1e-4,
-            bugs=_forward_bugs(w_in, w_out),
+            want=want["loss"], atol=1e-5, rtol=1e-4, bugs=_forward_bugs(want),
             hint="loss = sgns_loss(in_embed(center), out_embed(context), out_embed(negatives)); "
             "if that is what you wrote, check sgns_loss first")
     call(loss.backward, where=f"{where}: loss.backward()")
     grads = [dense_grad(model.in_embed.weight), dense_grad(model.out_embed.weight)]
-    refs = _reference_grads(w_in, w_out)
     examine(f"{where}: rows of in_embed with a non-zero gradient", _rows_with_grad(grads[0]),
             want=sorted(set(_CENTER.tolist())), exact=True, bugs=_IN_ROWS_BUGS,
             hint="the center words' input vectors must get a gradient: look the centers up in "
@@ -850,8 +992,8 @@ def _check_skipgram_forward(model, where: str) -> None:
     examine(f"{where}: rows of out_embed with a non-zero gradient", _rows_with_grad(grads[1]),
             want=_USED_OUT, exact=True, bugs=_OUT_ROWS_BUGS,
             hint="only the context and negative words' output vectors take part in the loss")
-    for attr, grad, ref in zip(("in_embed", "out_embed"), grads, refs):
-        examine(f"{where}: gradient of {attr}.weight", grad, want=ref, atol=1e-5)
+    for attr, grad in zip(("in_embed", "out_embed"), grads):
+        examine(f"{where}: gradient of {attr}.weight", grad, want=want[f"grad_{attr}"], atol=1e-5)
 
 
 def _check_vectors(model, where: str) -> None:
@@ -877,18 +1019,6 @@ def _check_vectors(model, where: str) -> None:
 
 # ---------------------------------------------------------------------- 7. similarity
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=-1, keepdim=True)
-
-
-def _topk_excluding(sims: torch.Tensor, exclude: list[torch.Tensor], k: int) -> torch.Tensor:
-    sims = sims.clone()
-    rows = torch.arange(sims.shape[0])
-    for q in exclude:
-        sims[rows, q] = -math.inf
-    return sims.topk(k, dim=1).indices
-
-
 def _spread(g: torch.Generator, V: int = 40, D: int = 6) -> torch.Tensor:
     """(V, D) vectors whose rows differ in length (0.2 to 5.2 times a normal vector)."""
     return torch.randn(V, D, generator=g) * torch.rand(V, 1, generator=g).mul(5).add(0.2)
@@ -898,36 +1028,84 @@ def _row_scales(g: torch.Generator, V: int = 40) -> torch.Tensor:
     return torch.rand(V, 1, generator=g) * 10 + 0.1
 
 
-def _cosine_neighbours(emb, query, k):
-    return _topk_excluding(_unit(emb)[query] @ _unit(emb).T, [query], k)
+def _analogy_queries(g: torch.Generator, V: int = 40, n: int = 24):
+    """n queries a:b :: c:? with b != a and c different from both."""
+    a = torch.randint(0, V, (n,), generator=g)
+    b = (a + torch.randint(1, V, (n,), generator=g)) % V
+    c = torch.randint(0, V, (n,), generator=g)
+    c = torch.where((c == a) | (c == b), (c + 7) % V, c)
+    c = torch.where((c == a) | (c == b), (c + 11) % V, c)
+    return a, b, c
+
+
+def _probe_neighbours(nearest_neighbours) -> dict[str, Any]:
+    g = gen(7)
+    emb, query = _spread(g), torch.tensor([0, 5, 17, 39])
+    return {"emb": emb, "query": query, "scales": _row_scales(g),
+            "neighbours": nearest_neighbours(emb.clone(), query, 5)}
+
+
+def _probe_analogy(analogy) -> dict[str, Any]:
+    g = gen(9)
+    emb = _spread(g)
+    a, b, c = _analogy_queries(g)
+    return {"emb": emb, "a": a, "b": b, "c": c, "scales": _row_scales(g),
+            "answers": analogy(emb.clone(), a, b, c),
+            "swapped": analogy(emb.clone(), b, a, c)}  # a - b + c: for a diagnosis
+
+
+def _dot(emb: torch.Tensor, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(Q, ...) dot products of the rows emb[rows] with the matching (Q, D) targets."""
+    picked = emb.double()[rows]
+    return (picked * targets.double().reshape(len(targets), *[1] * (rows.dim() - 1), -1)).sum(-1)
+
+
+def _no_worse(got_scores: torch.Tensor, want_scores: torch.Tensor) -> bool:
+    """Under some score, got's picks are at least as good as the right ones (sorted, entry by
+    entry): what a ranking by that score would return, not the right ranking."""
+    g = got_scores.sort(-1, descending=True).values if got_scores.dim() > 1 else got_scores
+    w = want_scores.sort(-1, descending=True).values if want_scores.dim() > 1 else want_scores
+    return bool((g >= w - 1e-6 * w.abs().clamp(min=1)).all())
+
+
+def _by_dot_product(ids, emb, query, want) -> bool:
+    """The neighbours are ranked by the raw dot product with the query."""
+    got, right = _dot(emb, ids, emb[query]), _dot(emb, want, emb[query])
+    return bool((got[:, 1:] <= got[:, :-1] + 1e-9).all()) and _no_worse(got, right)
 
 
 # query 3 = [1, 0]: row 0 points the same way (cosine exactly 1), row 2 is next by cosine,
 # row 1 has the biggest dot product
 _TOY_EMB = torch.tensor([[3.0, 0.0], [10.0, 1.0], [1.0, 0.05], [1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+_TOY_DOT = ("ranked by dot product: a long vector wins however far its angle; normalise the rows "
+            "to unit length first (cosine similarity)")
 # nearest_neighbours(toy emb, query=[3], k=3): symptom -> likely bug
 _TOY_BUGS = [
     Bug("the query word itself was returned: exclude it by its id (set its similarity to -inf "
         "before ranking); dropping the top hit is not enough, another word can be exactly as "
         "similar as the query is to itself", when=lambda ids, emb, query, k: 3 in ids.tolist()[0]),
-    Bug("ranked by dot product: a long vector wins however far its angle; normalise the rows to "
-        "unit length first (cosine similarity)", when=lambda ids, *_: ids.tolist()[0][0] == 1),
-]
-# nearest_neighbours(emb, query, k): symptom -> likely bug
-_NEIGHBOUR_BUGS = [
-    Bug("the query word itself was returned: exclude it",
-        when=lambda ids, emb, query, k: bool((ids == query[:, None]).any())),
-    Bug("ranked by dot product: normalise the rows (cosine similarity)",
-        like=lambda emb, query, k: _topk_excluding(emb[query] @ emb.T, [query], k)),
+    Bug(_TOY_DOT, when=lambda ids, *_: ids.tolist()[0] == [1, 0, 2]),  # dot products 10, 3, 1
     Bug("the right neighbours in the wrong order: most similar first",
-        when=lambda ids, emb, query, k: torch.equal(
-            ids.sort(1).values, _cosine_neighbours(emb, query, k).sort(1).values)),
+        when=lambda ids, *_: sorted(ids.tolist()[0]) == [0, 1, 2]),
+    Bug(_TOY_DOT, when=lambda ids, *_: ids.tolist()[0][0] == 1),
 ]
 
 
-def _check_neighbours(nearest_neighbours, g: torch.Generator) -> None:
-    emb, query = _spread(g), torch.tensor([0, 5, 17, 39])
-    scales = _row_scales(g)
+def _neighbour_bugs(want: torch.Tensor) -> list[Bug]:
+    """nearest_neighbours(emb, query, k): symptom -> likely bug (`want`: the right ids)."""
+    return [
+        Bug("the query word itself was returned: exclude it",
+            when=lambda ids, emb, query, k: bool((ids == query[:, None]).any())),
+        Bug("ranked by dot product: normalise the rows (cosine similarity)",
+            when=lambda ids, emb, query, k: _by_dot_product(ids, emb, query, want)),
+        Bug("the right neighbours in the wrong order: most similar first",
+            when=lambda ids, *_: torch.equal(ids.sort(1).values, want.sort(1).values)),
+    ]
+
+
+def _check_neighbours(nearest_neighbours) -> None:
+    stored = _stored("similar/neighbours")
+    emb, query, want = stored["emb"], stored["query"], stored["neighbours"]
     k_ids = "(Q, k): k neighbour ids per query"
     _, neighbours = run(
         Case("nearest_neighbours(emb=[[3, 0], [10, 1], [1, 0.05], [1, 0], [0, 1], [-1, 0]], "
@@ -942,36 +1120,12 @@ def _check_neighbours(nearest_neighbours, g: torch.Generator) -> None:
              keeps_hint="emb was modified in place (e.g. /= or .div_()): normalise into a new "
              "tensor, the caller's vectors must stay as they were",
              out=Out(shape=(len(query), 5), hint=k_ids, shape_hint=k_ids),
-             want=_cosine_neighbours, exact=True, what="neighbour ids", bugs=_NEIGHBOUR_BUGS,
+             want=want, exact=True, what="neighbour ids", bugs=_neighbour_bugs(want),
              hint="rank all words by cosine similarity to the query, most similar first"))
     run(Case("nearest_neighbours(emb * positive row scales, ...)", nearest_neighbours,
-             (emb * scales, query, 5), want=neighbours, exact=True, what="neighbour ids",
+             (emb * stored["scales"], query, 5), want=neighbours, exact=True, what="neighbour ids",
              hint="cosine similarity ignores the length of each row; the result changed when "
              "rows were rescaled"))
-
-
-def _analogy_queries(g: torch.Generator, V: int = 40, n: int = 24):
-    """n queries a:b :: c:? with b != a and c different from both."""
-    a = torch.randint(0, V, (n,), generator=g)
-    b = (a + torch.randint(1, V, (n,), generator=g)) % V
-    c = torch.randint(0, V, (n,), generator=g)
-    c = torch.where((c == a) | (c == b), (c + 7) % V, c)
-    c = torch.where((c == a) | (c == b), (c + 11) % V, c)
-    return a, b, c
-
-
-def _best(queries: torch.Tensor, words: torch.Tensor, a, b, c) -> torch.Tensor:
-    """The word most similar to each query vector, a, b and c excluded."""
-    return _topk_excluding(queries @ words.T, [a, b, c], 1)[:, 0]
-
-
-def _3cos_add(emb, a, b, c) -> torch.Tensor:
-    u = _unit(emb)
-    return _best(_unit(u[b] - u[a] + u[c]), u, a, b, c)
-
-
-def _first_wrong(got, *inputs) -> int:
-    return _first(got != _3cos_add(*inputs))
 
 
 def _own_word(got, emb, a, b, c) -> str:
@@ -982,44 +1136,59 @@ def _own_word(got, emb, a, b, c) -> str:
             "(b is usually nearest to b - a + c)")
 
 
-def _answer_of_query(got, emb, a, b, c) -> str:
-    i = _first_wrong(got, emb, a, b, c)
-    differ = int((got != _3cos_add(emb, a, b, c)).sum())
-    return (f"answer to query {i} (a={int(a[i])}, b={int(b[i])}, c={int(c[i])}); {differ} of "
-            f"{len(a)} answers differ")
+def _offset_scores(rows, emb, a, b, c, unit_rows: bool) -> torch.Tensor:
+    """(Q,) each query's pick `rows` scored against the offset of the RAW vectors, b - a + c,
+    by dot product (unit_rows: with the pick's row unit-normalised)."""
+    emb = emb.double()
+    picked = emb[rows] / emb[rows].norm(dim=-1, keepdim=True) if unit_rows else emb[rows]
+    return (picked * (emb[b] - emb[a] + emb[c])).sum(-1)
 
 
-# analogy(emb, a, b, c): symptom -> likely bug
-_ANALOGY_BUGS = [
-    Bug(_own_word,
-        when=lambda got, emb, a, b, c: bool(((got == a) | (got == b) | (got == c)).any())),
-    Bug("a:b :: c:? solves x = b - a + c, not a - b + c",
-        like=lambda emb, a, b, c: _best(_unit(_unit(emb)[a] - _unit(emb)[b] + _unit(emb)[c]),
-                                        _unit(emb), a, b, c)),
-    Bug("dot products of raw vectors: normalise the rows to unit length, both to build b - a + c "
-        "and to compare with it (3CosAdd)",
-        like=lambda emb, a, b, c: _best(emb[b] - emb[a] + emb[c], emb, a, b, c)),
-    Bug("b - a + c was built from the raw vectors; 3CosAdd uses the unit-normalised rows: "
-        "normalise before taking b - a + c",
-        like=lambda emb, a, b, c: _best(emb[b] - emb[a] + emb[c], _unit(emb), a, b, c)),
-]
-_3COS_ADD = Holds(_answer_of_query, lambda got, *inputs: torch.equal(got, _3cos_add(*inputs)),
-                  "argmax over x of cos(x, b - a + c), on unit-normalised rows, excluding a, b, c",
-                  expected=lambda got, *inputs: int(_3cos_add(*inputs)[_first_wrong(got, *inputs)]),
-                  got=lambda got, *inputs: int(got[_first_wrong(got, *inputs)]), bugs=_ANALOGY_BUGS)
+def _analogy_bugs(want: torch.Tensor, swapped: torch.Tensor) -> list[Bug]:
+    """analogy(emb, a, b, c): symptom -> likely bug (`want`: the right answers; `swapped`: the
+    right answers of b:a :: c:?, which are those of a - b + c)."""
+    return [
+        Bug(_own_word,
+            when=lambda got, emb, a, b, c: bool(((got == a) | (got == b) | (got == c)).any())),
+        Bug("a:b :: c:? solves x = b - a + c, not a - b + c",
+            when=lambda got, *_: torch.equal(got, swapped)),
+        Bug("dot products of raw vectors: normalise the rows to unit length, both to build b - a + c "
+            "and to compare with it (3CosAdd)",
+            when=lambda got, *q: _no_worse(_offset_scores(got, *q, unit_rows=False),
+                                           _offset_scores(want, *q, unit_rows=False))),
+        Bug("b - a + c was built from the raw vectors; 3CosAdd uses the unit-normalised rows: "
+            "normalise before taking b - a + c",
+            when=lambda got, *q: _no_worse(_offset_scores(got, *q, unit_rows=True),
+                                           _offset_scores(want, *q, unit_rows=True))),
+    ]
 
 
-def _check_analogy(analogy, g: torch.Generator) -> None:
-    emb = _spread(g)
-    a, b, c = _analogy_queries(g)
-    scales = _row_scales(g)
+def _answers_rule(want: torch.Tensor, swapped: torch.Tensor) -> Holds:
+    def wrong(got) -> int:
+        return _first(got != want)
+
+    def what(got, emb, a, b, c) -> str:
+        i = wrong(got)
+        return (f"answer to query {i} (a={int(a[i])}, b={int(b[i])}, c={int(c[i])}); "
+                f"{int((got != want).sum())} of {len(a)} answers differ")
+
+    return Holds(what, lambda got, *_: torch.equal(got, want),
+                 "argmax over x of cos(x, b - a + c), on unit-normalised rows, excluding a, b, c",
+                 expected=lambda got, *_: int(want[wrong(got)]),
+                 got=lambda got, *_: int(got[wrong(got)]), bugs=_analogy_bugs(want, swapped))
+
+
+def _check_analogy(analogy) -> None:
+    stored = _stored("similar/analogy")
+    emb, a, b, c = (stored[f] for f in ("emb", "a", "b", "c"))
     (answers,) = run(Case(
         "analogy(emb 40x6, a, b, c of 24 queries)", analogy, (emb, a, b, c), keeps={"emb": emb},
         keeps_hint="emb was modified in place: normalise into a new tensor",
         out=Out(dtype=torch.long, shape=(len(a),),
                 dtype_hint="the answers are word ids: a LongTensor",
-                shape_hint="one answer id per (a, b, c) query"), holds=[_3COS_ADD]))
-    run(Case("analogy(emb * positive row scales, a, b, c)", analogy, (emb * scales, a, b, c),
+                shape_hint="one answer id per (a, b, c) query"),
+        holds=[_answers_rule(stored["answers"], stored["swapped"])]))
+    run(Case("analogy(emb * positive row scales, a, b, c)", analogy, (emb * stored["scales"], a, b, c),
              want=answers, exact=True, what="answers",
              hint="3CosAdd works on unit-normalised rows, so rescaling a row can't change the "
              "answer; normalise the rows before anything else"))
@@ -1027,9 +1196,10 @@ def _check_analogy(analogy, g: torch.Generator) -> None:
 
 def check_similarity(nearest_neighbours, analogy) -> None:
     """Cosine neighbours and 3CosAdd analogies, query words excluded, scale invariant."""
-    g = gen(7)  # one generator for both, drawn in this order
-    _check_neighbours(nearest_neighbours, g)
-    _check_analogy(analogy, g)
+    with _no_gensim("nearest_neighbours", "rank the words by cosine similarity"):
+        _check_neighbours(nearest_neighbours)
+    with _no_gensim("analogy", "answer the analogies by 3CosAdd"):
+        _check_analogy(analogy)
 
 
 # ---------------------------------------------------------------------- 8. classifier
@@ -1178,3 +1348,18 @@ def check_bag_of_embeddings(BagOfEmbeddings) -> None:  # noqa: N803 (the learner
                 expected="non-zero weights", got="all zeros")
     for freeze in (True, False):
         _check_training(BagOfEmbeddings, pretrained, original, freeze)
+
+
+# ------------------------------------------------------------------ expected values
+
+# what `course release` runs on the solution and stores (autograder/expected/word2vec.safetensors)
+PROBES = {
+    "subsample": Probe(("keep_probability",), _probe_keep),
+    "pairs": Probe(("skipgram_pairs",), _probe_pairs),
+    "noise": Probe(("noise_distribution",), _probe_noise),
+    **{f"loss/{i}": Probe(("sgns_loss",), _probe_loss(i)) for i in range(len(_LOSS_SHAPES))},
+    **{f"loss/extreme{sign:+.0f}": Probe(("sgns_loss",), _probe_extreme(sign)) for sign in (-1.0, 1.0)},
+    "model": Probe(("SkipGram", "sgns_loss"), _probe_model),
+    "similar/neighbours": Probe(("nearest_neighbours",), _probe_neighbours),
+    "similar/analogy": Probe(("analogy",), _probe_analogy),
+}
