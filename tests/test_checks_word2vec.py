@@ -7,11 +7,16 @@ a stub (raise NotImplementedError) is reported as "not implemented".
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
+import torch.nn.functional as F
 
+from autograder import expected
 from autograder.checks import word2vec as checks
+from autograder.checks._common import diagnose
 from tests.check_contract import contract_tests
 from tests.mutants import stub_function
 from tests.mutants.word2vec import MUTANTS
@@ -41,6 +46,8 @@ DIAGNOSES = {
     "vocab/most_common_ties": "alphabetical",
     "vocab/two_passes": "generator",
     "vocab/float_when_empty": "dtype=torch.long",
+    "vocab/gensim_dictionary": "your code calls Dictionary",
+    "vocab/gensim_word2vec_vocab": "your code calls Word2Vec",
     "subsample/discard_as_keep": "DISCARD",
     "subsample/no_clip": "clip",
     "subsample/raw_counts": "frequency",
@@ -77,6 +84,9 @@ DIAGNOSES = {
     "similar/nn_query_included": "query word itself",
     "similar/nn_skips_top_hit": "dropping the top hit is not enough",
     "similar/nn_normalises_in_place": "in place",
+    "similar/nn_reversed_order": "wrong order",
+    "similar/gensim_most_similar": "your code calls KeyedVectors.most_similar",
+    "similar/gensim_analogy": "your code calls KeyedVectors.most_similar",
     "similar/analogy_a_minus_b": "b - a + c",
     "similar/analogy_no_exclusion": "exclude a, b and c",
     "similar/analogy_excludes_c_only": "exclude a, b and c",
@@ -91,6 +101,9 @@ DIAGNOSES = {
     "classifier/from_pretrained_default_freeze": "freezes by default",
     "classifier/from_pretrained_shares_memory": "shares its memory",
 }
+
+if importlib.util.find_spec("gensim") is None:  # the guard needs gensim (the data extra)
+    DIAGNOSES = {k: v for k, v in DIAGNOSES.items() if "gensim" not in k}
 
 # the solution fixture and the generic tests (tests/check_contract.py)
 globals().update(contract_tests(CHECKS, MUTANTS, DIAGNOSES, module=checks,
@@ -124,3 +137,71 @@ def test_model_with_stubbed_loss_says_where(solution):
     exec(source, namespace)
     with pytest.raises(AssertionError, match=r"not implemented yet \(raised in `stub_function`\)"):
         checks.check_skipgram_model(namespace["SkipGram"])
+
+
+# ------------------------------------------------------------------- no answers inside
+
+
+def test_the_checks_carry_no_reference_implementation():
+    """The checks compare with values the solution stored at release time, not with their own
+    implementation of an exercise (a learner could import it)."""
+    gone = ["_keep", "_unigram", "_sgns", "_scores", "_ls", "_with_scores", "_reference_grads",
+            "_gradients", "_cosine_neighbours", "_3cos_add", "_topk_excluding", "_best", "_unit",
+            "_neighbour_pairs", "_randomise"]
+    assert [name for name in gone if hasattr(checks, name)] == []
+    assert set(checks.PROBES) >= {"subsample", "pairs", "noise", "model", "similar/neighbours",
+                                  "similar/analogy", "loss/0", "loss/extreme-1"}
+
+
+def test_the_stored_expected_values_are_current():
+    fingerprint = expected.fingerprint(SOLUTION, ROOT / "autograder" / "checks" / "word2vec.py")
+    assert expected.stored_fingerprint("word2vec") == fingerprint, "run `course release`"
+
+
+def test_the_stored_values_are_the_solutions(solution):
+    """A probe only calls the solution: rerun on it, it gives what is stored."""
+    for name, probe in checks.PROBES.items():
+        fresh = expected.generate({name: probe}, solution)
+        for key, value in fresh.items():
+            stored = checks._stored(name)[key.split("/")[-1]]
+            assert torch.equal(stored, value), key
+
+
+def test_the_square_batch_diagnoses_the_broadcast():
+    """center (B, D) * negatives (B, K, D) runs when B == K: the stored relation names it."""
+    want = checks._stored("loss/1")
+    c, o, n = (want[f].double() for f in checks._LOSS_FIELDS)
+    assert n.shape[0] == n.shape[1]
+    broadcast = -(F.logsigmoid((c * o).sum(-1)) + F.logsigmoid(-(n * c).sum(-1)).sum(-1)).mean()
+    assert "broadcasts center over K" in diagnose(checks._loss_bugs(want), broadcast, (c, o, n))
+
+
+def test_a_dot_product_ranking_is_named_on_the_random_vectors():
+    want = checks._stored("similar/neighbours")
+    emb, query = want["emb"], want["query"]
+    sims = emb[query] @ emb.T
+    sims[torch.arange(len(query)), query] = -float("inf")
+    by_dot = sims.topk(5, dim=1).indices
+    assert not torch.equal(by_dot, want["neighbours"])
+    hint = diagnose(checks._neighbour_bugs(want["neighbours"]), by_dot, (emb, query, 5))
+    assert hint is not None and "dot product" in hint
+    reordered = diagnose(checks._neighbour_bugs(want["neighbours"]), want["neighbours"].flip(1),
+                         (emb, query, 5))
+    assert reordered is not None and "wrong order" in reordered
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gensim") is None, reason="gensim not installed")
+def test_gensim_works_again_after_a_refused_call(solution):
+    from gensim.corpora import Dictionary
+    from gensim.models import KeyedVectors, Word2Vec
+
+    from tests.mutants import apply
+    from tests.mutants.word2vec import MUTANTS
+
+    before = (KeyedVectors.most_similar, Word2Vec.__init__, Dictionary.__init__)
+    (mutant,) = [m for m in MUTANTS if m.id == "similar/gensim_analogy"]
+    with pytest.raises(AssertionError, match="your code calls"):
+        checks.check_similarity(*[apply(mutant, solution)[n] for n in ("nearest_neighbours",
+                                                                         "analogy")])
+    assert (KeyedVectors.most_similar, Word2Vec.__init__, Dictionary.__init__) == before
+    assert Dictionary([["a", "b", "a"]]).cfs == {0: 2, 1: 1}
