@@ -241,6 +241,97 @@ def restore_tests(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> l
     return restored
 
 
+GRADER_FLAGS = ("grade", "solution", "locked", "task")  # what makes nbgrader track a cell
+NUMBERS = {2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _stub_lines(src: nbformat.NotebookNode) -> set[str]:
+    """The lines of what the learner was given for a source cell (its released stub)."""
+    try:
+        given = markup.stub_solutions(src.source)
+    except markup.MarkupError:
+        given = src.source
+    if markup.is_written(src):
+        given += "\n" + markup.ANSWER_STUB
+    return set(_norm(given))
+
+
+def _is_stub(cell: nbformat.NotebookNode, src: nbformat.NotebookNode) -> bool:
+    """Does the learner's copy of an exercise hold nothing beyond what was released?"""
+    given = _stub_lines(src)
+    return not [ln for ln in _norm(cell.get("source", "")) if ln not in given]
+
+
+def _order_agreement(nb: nbformat.NotebookNode, at: int, gid: str, place: dict[str, int],
+                     unique: dict[str, int]) -> int:
+    """How many of the other tracked cells stand on the same side of cell `at` as they do of
+    `gid` in the source (the best place for a cell is where its neighbours say it is)."""
+    return sum((place[other] < place[gid]) == (i < at) for other, i in unique.items()
+               if other != gid and other in place)
+
+
+def neutralise(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list[str]:
+    """Make the nbgrader cells of ``nb`` those of ``source``, one cell per grade id.
+
+    A copy-pasted cell (Jupyter copies the metadata, so two cells share a grade id) or an
+    extra cell with nbgrader metadata makes nbgrader refuse the whole notebook with a
+    schema error. Of the cells sharing a source grade id, the one that matches the source
+    best is kept (its cell type and kind; for an exercise or written answer, a copy the
+    learner wrote in rather than the untouched stub; for a test, the source's code; then its
+    place among the other graded cells, then the first); the others, and every cell whose
+    grade id the source does not have, lose their nbgrader metadata and stay as ordinary
+    cells, so nothing the learner wrote is lost. Returns what was done, for the flags
+    (cells numbered as in the submitted notebook, from 1).
+    """
+    by_id = {markup.grade_id(c): c for c in source.cells if markup.grade_id(c) is not None}
+    place = {gid: i for i, gid in enumerate(by_id)}
+    cells_of: dict[str, list[int]] = {}
+    found = []
+    for i, cell in enumerate(nb.cells):
+        meta = (cell.get("metadata") or {}).get("nbgrader")
+        if meta is None:
+            continue
+        gid = markup.grade_id(cell)
+        if gid is None:
+            if not isinstance(meta, dict) or any(meta.get(k) for k in GRADER_FLAGS):
+                del cell.metadata["nbgrader"]
+                found.append(f"cell {i + 1} had nbgrader metadata without a grade id: "
+                             "treated as an ordinary cell")
+            continue
+        if gid not in by_id:
+            del cell.metadata["nbgrader"]
+            found.append(f"cell {i + 1} had unknown grade id {gid}: treated as an ordinary cell")
+            continue
+        cells_of.setdefault(gid, []).append(i)
+    unique = {gid: idx[0] for gid, idx in cells_of.items() if len(idx) == 1}
+    for gid, idx in cells_of.items():
+        if len(idx) < 2:
+            continue
+        src = by_id[gid]
+        answer = markup.is_exercise(src)
+
+        def rank(i: int, src=src, gid=gid, answer=answer) -> tuple:
+            cell = nb.cells[i]
+            own = not _is_stub(cell, src) if answer else _norm(cell.source) == _norm(src.source)
+            return (cell.cell_type == src.cell_type, markup.kind(cell) == markup.kind(src), own,
+                    _order_agreement(nb, i, gid, place, unique), -i)
+
+        ranked = sorted(idx, key=rank, reverse=True)
+        keep, drop = ranked[0], sorted(ranked[1:])
+        best, runner_up = rank(keep)[:4], rank(ranked[1])[:4]
+        why = next((w for w, a, b in zip(
+            ("its cell type", "its kind", "not the stub" if answer else "the source's code",
+             "its place among the graded cells"), best, runner_up) if a != b), "the first")
+        for i in drop:
+            del nb.cells[i].metadata["nbgrader"]
+        count = NUMBERS.get(len(idx), str(len(idx)))
+        others = ", ".join(str(i + 1) for i in drop)
+        found.append(f"{count} cells had grade id {gid}: kept cell {keep + 1} ({why}); "
+                     f"cell{'s' if len(drop) > 1 else ''} {others} "
+                     f"treated as {'ordinary cells' if len(drop) > 1 else 'an ordinary cell'}")
+    return found
+
+
 def vet(item: Item, source: nbformat.NotebookNode) -> None:
     """Read a pending item's notebook; fail it, or restore and flag what nbgrader would hide."""
     if item.notebook is None:
@@ -253,6 +344,7 @@ def vet(item: Item, source: nbformat.NotebookNode) -> None:
     orig = nb.metadata.pop("orig_nbformat", None)
     if orig is not None and orig != 4 and not str(orig).startswith("."):
         item.flags.append(f"converted from nbformat {orig}")
+    item.flags += neutralise(nb, source)
     source_ids = markup.grade_ids(source)
     have = markup.grade_ids(nb)
     missing_tests = [g for g, kind in source_ids.items() if kind == "test" and g not in have]
