@@ -68,6 +68,16 @@ def solution(*extra: str, add: str | None = None, square: str | None = None, at:
     return nb
 
 
+def pasted(nb, grade_id: str, at: int, source: str | None = None):
+    """`nb` with a copy of the cell `grade_id` at `at`, as Jupyter pastes one: a new cell
+    carrying the same nbgrader metadata (`source`: what the copy holds, default the same)."""
+    nb = copy.deepcopy(nb)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    nb.cells.insert(at, new_code_cell(cell.source if source is None else source,
+                                      metadata=copy.deepcopy(cell.metadata)))
+    return nb
+
+
 STUB_ADD = "def add(a, b):\n    raise NotImplementedError()"
 STUB_SQUARE = "def square(x):\n    raise NotImplementedError()"
 WRONG_ADD = "def add(a, b):\n    return 0"  # fails both add tests: honest score 3
@@ -246,6 +256,35 @@ def adversarial(tmp_path_factory):
             c.metadata = {}
     write(subs / "c_unmarked" / f"{SLUG}.ipynb", unmarked)
 
+    # editor accidents with the nbgrader cells (nbgrader alone refuses the whole notebook)
+    check_add = next(c.source for c in SOLUTION.cells if "add(2, 3)" in c.source)
+    # the test cell copied above itself, the copy edited to debug: the source's code wins
+    write(subs / "e_test_copy" / f"{SLUG}.ipynb",
+          pasted(SOLUTION, "check-add", 3, check_add + "\nprint(\"COPY-RAN\", add(10, 20))"))
+    # the exercise copied above itself and solved in the second copy: the solved one wins
+    write(subs / "e_solution_copy" / f"{SLUG}.ipynb", pasted(
+        solution(square="def square(x):\n    return x * x"), "exercise-square", 4,
+        "def square(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()"))
+    # a cell the student marked as graded tests in nbgrader's toolbar
+    extra = solution("assert add(1, 1) == 2", at=6)
+    extra.cells[6].metadata["nbgrader"] = {
+        "grade": True, "grade_id": "cell-8d3f21", "locked": False, "points": 1,
+        "schema_version": 3, "solution": False, "task": False}
+    write(subs / "e_extra_graded" / f"{SLUG}.ipynb", extra)
+
+    # top-level names set at run time that the functions read: not tampering
+    write(subs / "r_runtime" / f"{SLUG}.ipynb", solution(
+        "def _times(x, y):\n    return x * y\n\n_orig = _times\n"
+        "def build_vocab(words):\n    return {w: i for i, w in enumerate(sorted(set(words)))}\n\n"
+        "WORDS = 'the a of the'.split()\nSTOP = set(WORDS)\nVOCAB = build_vocab(WORDS)",
+        add="def add(a, b):\n    assert 'the' in STOP and len(VOCAB) == 3\n    return a + b",
+        square="def square(x):\n    return _orig(x, x)", at=2))
+    # ... but a top-level statement that patches the checks as it sets a name: scored 0
+    write(subs / "t_runtime" / f"{SLUG}.ipynb", solution(
+        f"def _quiet():\n    m = __import__('{common}', fromlist=['x'])\n    s = setattr\n"
+        "    s(m, 'expect_' + 'equal', lambda *a, **k: None)\n    return {'x'}\n\n"
+        "STOP = _quiet()", add="def add(a, b):\n    return 0 if STOP else a + b", at=2))
+
     # malformed files
     (subs / "m_json").mkdir()
     (subs / "m_json" / f"{SLUG}.ipynb").write_text('{"cells": [')
@@ -400,6 +439,48 @@ def test_edited_deleted_and_unmarked_test_cells_are_restored_and_flagged(adversa
     assert "check-square (deleted)" in row(g, "c_deleted")["reason"]
     assert outcome(g, "c_unmarked") == ("3/5", "flagged")
     assert "check-add (unmarked)" in row(g, "c_unmarked")["reason"]
+
+
+@needs_sandbox
+def test_a_tampering_statement_that_sets_a_name_the_code_reads_scores_zero(adversarial):
+    """The clean re-run runs `STOP = _quiet()` because `add` reads STOP: the patch is seen."""
+    assert outcome(adversarial, "t_runtime") == ("0/5", "flagged")
+    reason = row(adversarial, "t_runtime")["reason"]
+    assert reason.startswith("tampering with the grading")
+    assert "expect_equal was replaced" in reason
+
+
+@needs_sandbox
+def test_names_set_at_run_time_that_the_functions_read_earn_full_marks(adversarial):
+    """`_orig = f`, `STOP = set(words)`, `VOCAB = build_vocab(words)` are loaded in the clean
+    re-run (they are what the graded functions read), so correct work keeps its points."""
+    assert outcome(adversarial, "r_runtime") == ("5/5", "graded"), row(adversarial, "r_runtime")
+
+
+# -- editor accidents with the nbgrader cells ------------------------------------------------
+
+@needs_sandbox
+def test_a_copy_pasted_test_cell_is_graded_and_flagged(adversarial):
+    assert outcome(adversarial, "e_test_copy") == ("5/5", "flagged")
+    assert row(adversarial, "e_test_copy")["reason"] == (
+        "two cells had grade id check-add: kept cell 5 (the source's code); "
+        "cell 4 treated as an ordinary cell")
+    assert "COPY-RAN 30" in feedback(adversarial, "e_test_copy")  # the copy ran, as an ordinary cell
+
+
+@needs_sandbox
+def test_a_copy_pasted_solution_cell_is_graded_and_flagged(adversarial):
+    assert outcome(adversarial, "e_solution_copy") == ("5/5", "flagged")
+    assert row(adversarial, "e_solution_copy")["reason"] == (
+        "two cells had grade id exercise-square: kept cell 6 (not the stub); "
+        "cell 5 treated as an ordinary cell")
+
+
+@needs_sandbox
+def test_an_extra_graded_cell_is_graded_as_an_ordinary_cell_and_flagged(adversarial):
+    assert outcome(adversarial, "e_extra_graded") == ("5/5", "flagged")
+    assert row(adversarial, "e_extra_graded")["reason"] == (
+        "cell 7 had unknown grade id cell-8d3f21: treated as an ordinary cell")
 
 
 # -- malformed files ------------------------------------------------------------------------
