@@ -240,8 +240,8 @@ def _refusal(where: str, asks: str, target: str, original: object):
     def raiser(*args, **kwargs):
         raise Shortcut(
             f"{where}: your code calls {target}, the implementation this exercise asks for\n"
-            f"  likely bug: the exercise asks you to {asks} yourself; the check compares "
-            "your code with that library, so calling it proves nothing")
+            f"  likely bug: the exercise asks you to {asks} yourself; calling a library "
+            "that does it proves nothing about your code")
     return property(raiser) if isinstance(original, property) else raiser
 
 
