@@ -2,10 +2,14 @@
 
 For each exercise: the check passes on the solution's definitions; every mutant in
 `tests/mutants/transformer.py` is rejected with an AssertionError naming the function and
-the likely bug; a stub (raise NotImplementedError) is reported as "not implemented". The
-checks' own float64 references agree with PyTorch (F.scaled_dot_product_attention,
-nn.MultiheadAttention, nn.TransformerEncoderLayer) and the linear schedule with
-transformers.get_linear_schedule_with_warmup. TRANSFORMER_SOLUTION points the tests at
+the likely bug (a mutant that calls the library implementation the exercise asks for is
+told so); a stub (raise NotImplementedError) is reported as "not implemented". The checks
+hold no implementation of an exercise: the values they read from the library
+(F.scaled_dot_product_attention's weights, nn.MultiheadAttention, nn.Transformer's mask)
+and from the stored expected values agree with the formulas written out here (tests do
+not ship), the stored values are the solution's and the linear schedule's are
+transformers.get_linear_schedule_with_warmup's, and every wrong alternative a diagnosis
+names really differs from the right answer. TRANSFORMER_SOLUTION points the tests at
 another solution file (any notebook `course.loader` reads).
 """
 
@@ -67,6 +71,9 @@ DIAGNOSES = {
     "attention/naive_softmax": "overflowed",
     "attention/masked_scores_zero": "set to 0",
     "attention/empty_rows_uniform": "uniform weights",
+    "attention/out_from_library": "your code calls torch.nn.functional.scaled_dot_product_attention",
+    "attention/library_imported_by_name": "scaled_dot_product_attention (as `sdpa`)",
+    "attention/out_from_torch_c_nn": "your code calls torch._C._nn.scaled_dot_product_attention",
     "heads/split_view_not_transpose": "view(B, n_heads, T, D)",
     "heads/split_transpose_wrong_axes": "transpose(1, 2)",
     "heads/split_round_robin": "round robin",
@@ -80,6 +87,8 @@ DIAGNOSES = {
     "mha/scaled_by_d_model": "1/sqrt(d_model)",
     "mha/one_head": "n_heads was ignored",
     "mha/weights_averaged_over_heads": "not averaged over heads",
+    "mha/calls_multi_head_attention_forward": "your code calls torch.nn.functional.multi_head",
+    "mha/calls_torch_multihead_attention": "your code calls MultiheadAttention.forward",
     "positions/sin_cos_swapped": "swapped",
     "positions/exponent_pair_index": "pair index i instead of 2i",
     "positions/exponent_per_dimension": "shares one frequency",
@@ -95,6 +104,7 @@ DIAGNOSES = {
     "encoder/no_relu": "ReLU",
     "encoder/mask_not_passed": "mask was not passed",
     "encoder/norms_swapped": "swapped",
+    "encoder/calls_torch_encoder_layer": "your code calls TransformerEncoderLayer.forward",
     "causal_lm/mask_triu": "FUTURE",
     "causal_lm/mask_without_diagonal": "diagonal is missing",
     "causal_lm/mask_true_is_blocked": "True = blocked",
@@ -104,6 +114,8 @@ DIAGNOSES = {
     "causal_lm/no_final_norm": "final LayerNorm is missing",
     "causal_lm/embeddings_default_init": "normal(0, 0.02)",
     "causal_lm/inline_mask_without_diagonal": "leaves out the diagonal",
+    "causal_lm/torch_transformer_encoder": "your code calls TransformerEncoder.forward",
+    "causal_lm/torch_encoder_layers": "your code calls TransformerEncoderLayer.forward",
     "schedules/warmup_exponent_half": "exponent -1.5",
     "schedules/no_d_model_factor": "d_model^-0.5 is missing",
     "schedules/noam_max_not_min": "min of the two",
@@ -111,6 +123,7 @@ DIAGNOSES = {
     "schedules/decay_ends_at_total_minus_warmup": "reaches 0 at step total_steps - warmup_steps",
     "schedules/no_clamp_after_total": "clamp",
     "schedules/decay_over_total_steps": "divides by total_steps",
+    "schedules/linear_from_transformers": "your code calls LambdaLR.get_lr",
 }
 
 # the solution fixture and the generic tests (tests/check_contract.py)
@@ -152,23 +165,30 @@ def _qkv(seed=0, dtype=torch.float64):
             torch.randn(2, 3, 6, 5, generator=g, dtype=dtype))
 
 
-def test_attention_reference_is_pytorchs():
+def _attention_by_formula(q, k, v, mask=None):
+    """softmax(q k^T / sqrt(d_k)) v written out (the tests do not ship)."""
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
+    w = torch.softmax(s, dim=-1)
+    if mask is not None:
+        w = w.masked_fill(~mask.any(-1, keepdim=True), 0.0)
+    return w @ v, w
+
+
+def test_attention_reference_is_the_formula_and_the_alternatives_are_wrong():
     q, k, v = _qkv()
     mask = torch.rand(4, 6, generator=torch.Generator().manual_seed(1)) > 0.5
-    mask[0] = False  # a query with no key: PyTorch gives 0, and so does the reference
+    mask[0] = False  # a query with no key: PyTorch gives 0, and so does the formula
     for m in (None, mask):
-        out, w = checks._attn64(q, k, v, m)
-        want = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m)
-        assert torch.allclose(out, want, atol=1e-12)
-        rows = w.sum(-1)  # 1 for every query that may attend to some key, else 0
-        allowed = torch.ones(4, dtype=torch.bool) if m is None else m.any(-1)
-        assert torch.allclose(rows, allowed.double().expand_as(rows), atol=1e-12)
+        out, w = checks._library_attention(q, k, v, m)
+        want_out, want_w = _attention_by_formula(q, k, v, m)
+        assert torch.allclose(out, want_out, atol=1e-12)
+        assert torch.allclose(w, want_w, atol=1e-12)
     # each wrong alternative really differs from the right answer (or its hint could mislead)
-    right = checks._attn64(q, k, v, mask)
-    for kwargs, hint in checks._attention_alternatives(q, k, v, mask):
-        kwargs = dict(kwargs)
-        alt = checks._attn64(q, k, v, kwargs.pop("mask", mask), **kwargs)
-        assert not _common.close(alt[0], right[0]), hint
+    right = _attention_by_formula(q, k, v, mask)
+    for alternative, hint in checks._attention_alternatives(q, k, v, mask):
+        assert not _common.close(alternative()[0], right[0]), hint
 
 
 def _filled_mha(C=12, H=3, seed=0):
@@ -179,89 +199,143 @@ def _filled_mha(C=12, H=3, seed=0):
     return lins, g
 
 
-def test_mha_reference_is_pytorchs():
+def test_mha_alternatives_differ_from_pytorchs_mha():
     lins, g = _filled_mha()
     ref = checks._torch_mha(lins, 12, 3)
-    P = {f"{n}.{p}": getattr(lin, p).detach().double() for n, lin in lins.items()
-         for p in ("weight", "bias")}
     x = torch.randn(2, 5, 12, generator=g)
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
     for mask, kw in ((None, {}), (causal, {"attn_mask": ~causal})):
         with torch.no_grad():
             want = ref(x, x, x, need_weights=False, **kw)[0]
-        assert torch.allclose(checks._mha64(x, P, 3, mask).float(), want, atol=1e-5)
-        for alt, hint in checks._mha_alternatives(x, P, 3, mask):
+        assert torch.allclose(checks._library_mha(lins, x, mask, 3), want, atol=1e-6)
+        for alt, hint in checks._mha_alternatives(lins, x, 3, mask):
             assert not _common.close(alt(), want), hint
+    # a query that may attend to no key gets out_proj(0), as the exercise defines it
+    none = causal.clone()
+    none[0] = False
+    y = checks._library_mha(lins, x, none, 3)
+    assert torch.allclose(y[:, 0], lins["out_proj"].bias.detach().expand(2, 12))
+    assert torch.isfinite(y).all()
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_encoder_reference_is_pytorchs(norm_first):
-    layer = nn.TransformerEncoderLayer(12, 3, 20, dropout=0.0, batch_first=True,
-                                       norm_first=norm_first)
+def test_encoder_alternatives_differ_from_pytorchs_layer(solution, norm_first):
     g = torch.Generator().manual_seed(5)
-    with torch.no_grad():
-        for name, p in layer.named_parameters():  # LayerNorm gains near 1, the rest near 0
-            p.copy_(torch.randn(p.shape, generator=g) * 0.3 + ("norm" in name and "weight" in name))
+    layer = solution["EncoderLayer"](12, 3, 20, dropout=0.1, norm_first=norm_first)
+    checks._fill_encoder(layer, g)
     layer.eval()
-    P = {n.removeprefix("self_attn."): p.detach().double()
-         for n, p in layer.named_parameters() if "in_proj" not in n}
-    C = 12
-    for i, name in enumerate(("q_proj", "k_proj", "v_proj")):
-        P[f"{name}.weight"] = layer.self_attn.in_proj_weight[i * C:(i + 1) * C].detach().double()
-        P[f"{name}.bias"] = layer.self_attn.in_proj_bias[i * C:(i + 1) * C].detach().double()
-    x = torch.randn(2, 5, C, generator=g)
+    ref = checks._torch_encoder(layer, 12, 3, 20, norm_first)
+    x = torch.randn(2, 5, 12, generator=g)
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
-    want = layer(x, src_mask=~causal).detach()
-    assert torch.allclose(checks._encoder64(x, P, 3, causal, norm_first).float(), want,
-                          atol=1e-5)
-    for alt, hint in checks._encoder_alternatives(x, P, 3, causal, norm_first, 1e-5):
+    want = checks._run_torch_encoder(ref, x, causal, 3)
+    with torch.no_grad():
+        assert torch.allclose(layer(x, causal), want, atol=1e-5)
+    for alt, hint in checks._encoder_alternatives(layer, x, 3, causal, norm_first):
         assert not _common.close(alt(), want), hint
 
 
-def test_positions_reference_is_the_formula():
-    pe = checks._pe64(10, 6)
-    for t in range(10):
-        for i in range(3):
-            angle = t / 10000 ** (2 * i / 6)
-            assert math.isclose(pe[t, 2 * i].item(), math.sin(angle), abs_tol=1e-12)
-            assert math.isclose(pe[t, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-12)
-    for alt, hint in checks._pe_alternatives(10, 6):
-        assert not _common.close(alt(), pe), hint
+def test_causal_mask_reference_is_the_lower_triangle():
+    for T in (1, 4, 6):
+        assert torch.equal(checks._library_causal(T), torch.ones(T, T, dtype=torch.bool).tril())
 
 
-def test_lm_reference_is_the_solution_model(solution):
-    for norm_first, positions in ((True, "learned"), (False, "sinusoidal")):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = solution["CausalTransformerLM"](23, **dict(checks._LM, norm_first=norm_first,
-                                                               positions=positions)).eval()
-        ids = torch.randint(0, 23, (2, 7), generator=torch.Generator().manual_seed(0))
-        with torch.no_grad():
-            assert torch.allclose(model(ids), checks._lm_ref(model, ids), atol=1e-6)
+def _stored(probe):
+    return checks.expected.case("transformer", probe)
+
+
+def test_stored_values_are_the_solutions(solution):
+    """The stored file is what the probes give on this solution now (not stale)."""
+    from autograder import expected
+
+    fresh = expected.generate(checks.PROBES, solution)
+    stored = {f"{name}/{field}": value for name in checks.PROBES
+              for field, value in _stored(name).items()}
+    assert set(fresh) == set(stored)
+    for key, value in fresh.items():
+        assert torch.allclose(value.double(), stored[key].double(), atol=1e-6, equal_nan=True), key
+
+
+def test_stored_heads_are_feature_blocks():
+    for B, T, C, H in checks._HEADS_CASES:
+        got = _stored(f"heads/{B}x{T}x{C}/{H}")
+        D = C // H
+        for h in range(H):
+            assert torch.equal(got["heads"][:, h], got["x"][..., h * D:(h + 1) * D])
+
+
+def test_stored_positions_are_the_formula_and_the_alternatives_are_wrong():
+    for n, d in checks._POSITIONS_CASES:
+        pe = _stored(f"positions/{n}x{d}")["table"]
+        for t in range(min(n, 10)):
+            for i in range(d // 2):
+                angle = t / 10000 ** (2 * i / d)
+                assert math.isclose(pe[t, 2 * i].item(), math.sin(angle), abs_tol=1e-6)
+                assert math.isclose(pe[t, 2 * i + 1].item(), math.cos(angle), abs_tol=1e-6)
+        if n > 1 and d >= 4:  # for d = 2 some wrong formulas coincide with the right one
+            for alt, hint in checks._pe_alternatives(pe):
+                assert not _common.close(alt(), pe), hint
+
+
+def test_stored_lm_alternatives_differ_from_the_logits():
+    for key, (norm_first, _) in checks._LM_CONFIGS.items():
+        stored = _stored(f"causal_lm/{key}")
+        names = {k[2:] for k in stored if k.startswith("w/")}
+        assert names == set(checks._lm_shapes(*checks._LM_CONFIGS[key]))
+        bugs = [bug for bug, _ in checks._LM_ALTERNATIVES if f"alt/{bug}" in stored]
+        assert ("final_norm" in bugs) == norm_first and len(bugs) >= 6
+        for bug in bugs:
+            assert not _common.close(stored[f"alt/{bug}"], stored["logits"]), (key, bug)
 
 
 def test_linear_reference_is_transformers_schedule():
     from transformers import get_linear_schedule_with_warmup
 
-    for warmup, total in ((10, 50), (0, 20), (3, 4), (5, 5), (7, 3)):
+    for warmup, total in checks._LINEAR_CASES:
+        stored = _stored(f"schedules/linear/{warmup}_{total}")
         opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
         sched = get_linear_schedule_with_warmup(opt, warmup, total)
-        for step in range(total + 8):
-            assert math.isclose(opt.param_groups[0]["lr"], checks._linear_ref(step, warmup, total),
-                                abs_tol=1e-12), (warmup, total, step)
+        for step, value in zip(stored["steps"].tolist(), stored["values"].tolist()):
+            assert math.isclose(opt.param_groups[0]["lr"], value, abs_tol=1e-12), (warmup, step)
             opt.step()
             sched.step()
 
 
 def test_noam_reference_is_vaswanis_formula():
-    d, w = 512, 4000
-    curve = [checks._noam_ref(s, d, w) for s in range(1, 3 * w)]
-    assert max(range(len(curve)), key=curve.__getitem__) + 1 == w  # peak at the warm-up end
-    assert math.isclose(checks._noam_ref(w, d, w), (d * w) ** -0.5)  # the branches meet
-    assert math.isclose(checks._noam_ref(4 * w, d, w) / checks._noam_ref(w, d, w), 0.5)
-    for alt, hint in checks._NOAM_ALTERNATIVES:
-        assert any(not checks._agree(alt(s, 64, 10), checks._noam_ref(s, 64, 10))
-                   for s in range(1, 41)), hint
+    for d, w, steps in checks._NOAM_CASES:
+        stored = _stored(f"schedules/noam/{d}_{w}")
+        assert stored["steps"].tolist() == list(steps)
+        for s, value in zip(steps, stored["values"].tolist()):
+            assert math.isclose(value, d ** -0.5 * min(s ** -0.5, s * w ** -1.5), rel_tol=1e-12)
+        at = [{k: v[i].item() for k, v in stored.items()} for i in range(len(steps))]
+        for alt, hint in checks._NOAM_ALTERNATIVES:
+            assert any(not checks._agree(checks._value_or_nan(alt, s, d, w, a), a["values"])
+                       for s, a in zip(steps, at)), hint
+
+
+# ----------------------------------------------------------------- shortcut guards
+
+def test_guards_restore_the_library_and_the_learners_names(solution):
+    import torch.nn.functional as F
+
+    from tests.mutants import apply
+
+    originals = (F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention,
+                 nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward)
+    (mutant,) = [m for m in MUTANTS if m.id == "attention/library_imported_by_name"]
+    namespace = apply(mutant, solution)
+    with pytest.raises(AssertionError, match="your code calls"):
+        checks.check_attention(namespace["scaled_dot_product_attention"])
+    assert namespace["sdpa"] is originals[0]
+    assert (F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention,
+            nn.MultiheadAttention.forward, nn.TransformerEncoderLayer.forward) == originals
+    checks.check_attention(solution["scaled_dot_product_attention"])  # still passes after
+
+
+def test_the_library_function_itself_is_named():
+    import torch.nn.functional as F
+
+    with pytest.raises(AssertionError, match="(?s)^scaled_dot_product_attention.*itself"):
+        checks.check_attention(F.scaled_dot_product_attention)
 
 
 def test_checks_run_on_one_thread_and_restore_the_setting(solution):

@@ -91,6 +91,21 @@ _ATTENTION = [
             scores = scores.masked_fill(~mask, -1e9)
         weights = torch.softmax(scores, dim=-1)
         """)),
+    # shortcuts: right answers that call the implementation the exercise asks for
+    _m("attention", "out_from_library", _attention(_SCORES, _MASKED_SOFTMAX).replace(
+        "    return weights @ v, weights\n",
+        "    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), weights\n")),
+    _m("attention", "library_imported_by_name", """
+        from torch.nn.functional import scaled_dot_product_attention as sdpa
+
+        def scaled_dot_product_attention(q, k, v, mask=None):
+            Tk = k.shape[-2]
+            eye = torch.eye(Tk, dtype=q.dtype).expand(*q.shape[:-2], Tk, Tk)
+            return sdpa(q, k, v, attn_mask=mask), sdpa(q, k, eye, attn_mask=mask)
+    """),
+    _m("attention", "out_from_torch_c_nn", _attention(_SCORES, _MASKED_SOFTMAX).replace(
+        "    return weights @ v, weights\n",
+        "    return torch._C._nn.scaled_dot_product_attention(q, k, v, attn_mask=mask), weights\n")),
 ]
 
 # ----------------------------------------------------------------------------- heads
@@ -220,6 +235,40 @@ _MHA = [
         y = self.out_proj(merge_heads(out))
         return (y, weights.mean(dim=1)) if return_weights else y
         """)),
+    # shortcuts: the projections the exercise prescribes, handed to PyTorch's attention
+    _m("mha", "calls_multi_head_attention_forward", _mha("""\
+        B, T, C = x.shape
+        w = torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight])
+        b = torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias])
+        blocked = None
+        if mask is not None:
+            blocked = ~mask.expand(B, self.n_heads, T, T).reshape(B * self.n_heads, T, T)
+        xt = x.transpose(0, 1)  # (T, B, C)
+        y, weights = F.multi_head_attention_forward(
+            xt, xt, xt, C, self.n_heads, w, b, None, None, False, 0.0, self.out_proj.weight,
+            self.out_proj.bias, training=self.training, attn_mask=blocked, need_weights=True,
+            average_attn_weights=False)
+        y = y.transpose(0, 1)
+        return (y, weights) if return_weights else y
+        """)),
+    _m("mha", "calls_torch_multihead_attention", _MHA_INIT.replace(
+        "        self.out_proj = nn.Linear(d_model, d_model)\n",
+        "        self.out_proj = nn.Linear(d_model, d_model)\n"
+        "        self.torch_attn = nn.MultiheadAttention(d_model, n_heads, batch_first=True)\n")
+        + _body("""\
+        B, T, C = x.shape
+        params = {
+            "in_proj_weight": torch.cat([self.q_proj.weight, self.k_proj.weight, self.v_proj.weight]),
+            "in_proj_bias": torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]),
+            "out_proj.weight": self.out_proj.weight, "out_proj.bias": self.out_proj.bias}
+        blocked = None
+        if mask is not None:
+            blocked = ~mask.expand(B, self.n_heads, T, T).reshape(B * self.n_heads, T, T)
+        y, weights = torch.func.functional_call(
+            self.torch_attn, params, (x, x, x),
+            {"attn_mask": blocked, "need_weights": True, "average_attn_weights": False})
+        return (y, weights) if return_weights else y
+        """, 2)),
 ]
 
 # ------------------------------------------------------------------------- positions
@@ -363,6 +412,26 @@ _ENCODER = [
     _m("encoder", "norms_swapped", _encoder(
         _CORRECT_ENCODER.replace("norm1", "normX").replace("norm2", "norm1")
         .replace("normX", "norm2"))),
+    # a shortcut: the prescribed parts, run by PyTorch's layer
+    _m("encoder", "calls_torch_encoder_layer", _encoder("""\
+        a = self.self_attn
+        params = {
+            "self_attn.in_proj_weight": torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]),
+            "self_attn.in_proj_bias": torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]),
+            "self_attn.out_proj.weight": a.out_proj.weight, "self_attn.out_proj.bias": a.out_proj.bias}
+        for name in ("linear1", "linear2", "norm1", "norm2"):
+            params[f"{name}.weight"] = getattr(self, name).weight
+            params[f"{name}.bias"] = getattr(self, name).bias
+        B, T, _ = x.shape
+        blocked = None
+        if mask is not None:
+            blocked = ~mask.expand(B, a.n_heads, T, T).reshape(B * a.n_heads, T, T)
+        return torch.func.functional_call(self.torch_layer, params, (x,), {"src_mask": blocked})
+        """, _ENCODER_INIT.replace(
+        "        self.dropout = nn.Dropout(dropout)\n",
+        "        self.dropout = nn.Dropout(dropout)\n"
+        "        self.torch_layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout,\n"
+        "                                                      batch_first=True, norm_first=norm_first)\n"))),
 ]
 
 # ------------------------------------------------------------------------- causal LM
@@ -427,6 +496,23 @@ _CAUSAL_LM = [
     _m("causal_lm", "inline_mask_without_diagonal", _lm(
         "mask = causal_mask(T, ids.device)",
         "mask = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril(-1)")),
+    # shortcuts: the stack of layers from torch.nn (as the chapter's TorchCausalLM)
+    _m("causal_lm", "torch_transformer_encoder", _lm(
+        """        self.layers = nn.ModuleList(
+            [EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first) for _ in range(n_layers)])
+""", """        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout, batch_first=True,
+                                           norm_first=norm_first)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.layers = self.encoder.layers
+""").replace("""        for layer in self.layers:
+            x = layer(x, mask)
+""", """        x = self.encoder(x, mask=~mask)
+""")),
+    _m("causal_lm", "torch_encoder_layers", _lm(
+        "[EncoderLayer(d_model, n_heads, d_ff, dropout, norm_first) for _ in range(n_layers)])",
+        "[nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout, batch_first=True,\n"
+        "                                norm_first=norm_first) for _ in range(n_layers)])").replace(
+        "x = layer(x, mask)", "x = layer(x, src_mask=~mask)")),
 ]
 
 # ------------------------------------------------------------------------- schedules
@@ -479,6 +565,14 @@ _SCHEDULES = [
             if step < warmup_steps:
                 return step / warmup_steps
             return max(0.0, (total_steps - step) / total_steps)
+    """)),
+    # a shortcut: the library's schedule, read off a throwaway optimizer
+    _m("schedules", "linear_from_transformers", _NOAM + dedent("""
+        def linear_warmup_decay(step, warmup_steps, total_steps):
+            from transformers import get_linear_schedule_with_warmup
+
+            opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+            return get_linear_schedule_with_warmup(opt, warmup_steps, total_steps).lr_lambdas[0](step)
     """)),
 ]
 
