@@ -321,7 +321,7 @@ def neutralise(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> list
         best, runner_up = rank(keep)[:4], rank(ranked[1])[:4]
         why = next((w for w, a, b in zip(
             ("its cell type", "its kind", "not the stub" if answer else "the source's code",
-             "its place among the graded cells"), best, runner_up) if a != b), "the first")
+             "its place among the graded cells"), best, runner_up) if a != b), "the first copy")
         for i in drop:
             del nb.cells[i].metadata["nbgrader"]
         count = NUMBERS.get(len(idx), str(len(idx)))

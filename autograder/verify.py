@@ -270,7 +270,11 @@ def plan(cells: list[dict]) -> Plan:
                     if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
     by_name: dict[str, list[Statement]] = {}
     for s in statements:
-        s.writes = _writes(out.trees[s.cell].body[s.index], modules) - protected
+        s.writes = _writes(out.trees[s.cell].body[s.index], modules)
+        rebound = sorted(s.writes & protected)
+        if rebound and not s.kept:
+            s.finding = s.finding or f"rebinds what a test cell imports ({', '.join(rebound)})"
+        s.writes -= protected
         for name in s.writes:
             by_name.setdefault(name, []).append(s)
             if not s.kept:

@@ -267,6 +267,76 @@ def test_submissions_are_not_touched(graded):
     assert all("autograded" not in n and "feedback" not in n for n in names)
 
 
+# -- intake and the clean re-run on their own (no nbgrader run) ------------------------
+
+def _with_meta(source: str, meta: dict | None):
+    return new_code_cell(source, metadata={"nbgrader": copy.deepcopy(meta)} if meta else {})
+
+
+def test_duplicated_and_unknown_nbgrader_cells_become_ordinary_cells():
+    """What nbgrader would refuse the notebook for: one cell per source grade id stays
+    tracked, the others keep their code as ordinary cells, and the flags say which."""
+    from autograder.intake import Item, vet
+
+    src = source_notebook()
+    nb = released(src)
+    meta = {markup.grade_id(c): c.metadata["nbgrader"] for c in src.cells if markup.grade_id(c)}
+    check_square = next(c.source for c in nb.cells if c.source.startswith("assert square"))
+    nb.cells.insert(2, _with_meta("def add(a, b):\n    # YOUR CODE HERE\n    raise "
+                                  "NotImplementedError()", meta["exercise-add"]))  # cell 3
+    nb.cells.append(_with_meta(check_square, meta["check-square"]))  # cell 8: a pasted copy
+    nb.cells.append(_with_meta("x = 1", {**meta["check-add"], "grade_id": "cell-1f2e"}))
+    nb.cells.append(_with_meta("y = 2", {"solution": True, "schema_version": 3}))
+    check_add = next(c.source for c in nb.cells if c.source.startswith("assert add"))
+    nb.cells.append(_with_meta(check_add, meta["check-add"]))  # cell 11: pasted at the end
+    texts = [c.source for c in nb.cells]
+    item = Item("s", SLUG, notebook=nb)
+    vet(item, src)
+    assert item.flags == [
+        "cell 9 had unknown grade id cell-1f2e: treated as an ordinary cell",
+        "cell 10 had nbgrader metadata without a grade id: treated as an ordinary cell",
+        "two cells had grade id exercise-add: kept cell 4 (not the stub); "
+        "cell 3 treated as an ordinary cell",
+        "two cells had grade id check-add: kept cell 5 (its place among the graded cells); "
+        "cell 11 treated as an ordinary cell",
+        "two cells had grade id check-square: kept cell 7 (the first copy); "
+        "cell 8 treated as an ordinary cell"]
+    cells = item.notebook.cells
+    assert [c.source for c in cells] == texts  # nothing the student wrote is lost
+    ids = [markup.grade_id(c) for c in cells]
+    assert sorted(i for i in ids if i) == sorted(meta)
+    assert (ids[3], ids[4], ids[6]) == ("exercise-add", "check-add", "check-square")
+    assert not any("nbgrader" in cells[i].metadata for i in (2, 7, 8, 9, 10))
+
+
+def test_the_clean_rerun_loads_what_the_functions_read_and_names_what_it_could_not():
+    """`WORDS = sorted(...)` is run because `g` reads it; `STOP = eval(...)` is not (the
+    static scan flags eval), and the failing test says so."""
+    import json
+    import subprocess
+    import sys
+
+    cells = [{"kind": "code", "source": "STOP = eval('{1}')\nWORDS = sorted({'b', 'a'})\n"
+                                        "NOT_READ = print('side effect')\n"
+                                        "def f(w):\n    return w in STOP\n"
+                                        "def g():\n    return WORDS == ['a', 'b']"},
+             {"kind": "test", "grade_id": "check-f", "source": "assert f(1)"},
+             {"kind": "test", "grade_id": "check-g", "source": "assert g()\n"
+                                                               "assert 'NOT_READ' not in dir()"}]
+    payload = json.dumps({"token": "T", "timeout": 20, "cells": cells})
+    proc = subprocess.run([sys.executable, "-m", "autograder.verify"], input=payload,
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    events = {e.get("grade_id"): e for e in (json.loads(line[2:]) for line in
+                                              proc.stdout.splitlines() if line.startswith("T "))}
+    assert events[None] == {"event": "done"}, proc.stderr[-2000:]
+    assert events["check-g"]["ok"] is True, events
+    assert events["check-f"]["ok"] is False
+    assert events["check-f"]["error"] == (
+        "NameError: name 'STOP' is not defined (STOP is set at top level by "
+        "`STOP = eval('{1}')`, which the clean re-run did not run: the grader does not run "
+        "code that calls eval())")
+
+
 def test_a_job_past_its_deadline_is_stopped_with_its_kernel(tmp_path, monkeypatch):
     import psutil
 
