@@ -202,13 +202,13 @@ def test_launch_buttons_come_from_the_publish_setting(built, built_student):
     page = (html / "chapters" / f"{CHAPTER}.html").read_text()
     assert f"colab.research.google.com/github/example/course/blob/main/chapters/{CHAPTER}.ipynb" in page
     assert "mybinder.org/v2/gh/example/course/main" in page
-    intro = (html / "intro.html").read_text()
+    intro = _text(html / "intro.html")
     assert "git+https://github.com/example/course@main" in intro  # the install command
     _, html = built_student  # nothing published: no buttons, no address at all
     page = (html / "chapters" / f"{CHAPTER}.html").read_text()
     assert "colab.research.google.com" not in page and "mybinder.org" not in page
     assert "github.com" not in page + (html / "intro.html").read_text()
-    assert "pip install -e" in (html / "intro.html").read_text()
+    assert "pip install -e" in _text(html / "intro.html")
 
 
 def _text(page: Path) -> str:
