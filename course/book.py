@@ -20,6 +20,8 @@ exercise as its stub, no answer-key cell, no model answer). Both take their addr
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import html
 import json
 import math
@@ -44,6 +46,7 @@ from course.release import ROOT
 from course.scale import SCALES
 
 EDITIONS = ("self-study", "student")
+_TINY_RUNS: dict[str, nbformat.NotebookNode] = {}  # page sha256 -> the page executed at tiny
 CELL_TIMEOUT = 300  # seconds per cell when a chapter runs at tiny scale during the build
 MATHJAX_ENTRY = "tex-mml-chtml.js"  # the component Sphinx loads from the CDN by default
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -270,10 +273,16 @@ def _chapter_notebook(slug: str, page_path: Path, executed_dir: Path | None, res
         else:
             say(f"book: {slug}: not using {_rel(executed)}: {why_not}; running it at tiny scale instead")
     if scale is None:
-        say(f"book: {slug}: executing at tiny scale ...")
-        t0 = time.perf_counter()
-        _execute_tiny(page, slug, log, say)
-        say(f"book: {slug}: executed in {time.perf_counter() - t0:.1f} s")
+        key = hashlib.sha256(nbformat.writes(page).encode()).hexdigest()
+        if key in _TINY_RUNS:  # both editions built in one process run each page once
+            page = copy.deepcopy(_TINY_RUNS[key])
+            say(f"book: {slug}: outputs of this process's tiny run of the same page")
+        else:
+            say(f"book: {slug}: executing at tiny scale ...")
+            t0 = time.perf_counter()
+            _execute_tiny(page, slug, log, say)
+            say(f"book: {slug}: executed in {time.perf_counter() - t0:.1f} s")
+            _TINY_RUNS[key] = copy.deepcopy(page)
         scale = "tiny"
     _widgets_to_text(page)
     _insert_scale_note(page, scale, hardware, wall)
