@@ -5,9 +5,12 @@ For each exercise: the check passes on the solution's definitions; every mutant 
 `tests/mutants/ulmfit/finetune.py` is rejected with an AssertionError naming the function;
 a stub is reported as "not implemented". Each hidden-test block passes on the solution,
 leaves the global RNG alone and rejects at least one mutant on its own. The checks' own
-references are tied to the real thing: the paper's Eq. 3 meets the STLR rules, torch.optim
-moves a parameter with a zero gradient but not one without, nn.LSTM carried across chunks is
-one pass, the reference head is the solution's, the padded-row reference is masked pooling.
+references are tied to the real thing: the paper's Eq. 3 meets the STLR rules, the stored
+schedules peak where Eq. 3 says, torch.optim moves a parameter with a zero gradient but not
+one without, nn.LSTM carried across chunks is one pass, the stored head outputs are the
+nn.Sequential of torch.nn layers holding the stored weights, the stored features are masked
+pooling written out here, and the shortcuts the STLR check refuses would pass without the
+guard.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from autograder import expected
 from autograder.checks.ulmfit import finetune as checks
 from tests.check_contract import contract_tests, hidden_block_tests
 from tests.mutants import StubModule, stub_function
@@ -77,19 +81,30 @@ def _paper_stlr(t, T, cut_frac=0.1, ratio=32):
     return (1 + max(0.0, p) * (ratio - 1)) / ratio
 
 
+def _cut(T, cut_frac):
+    return max(1, math.floor(T * cut_frac))
+
+
 @pytest.mark.parametrize("run", [r for r in checks._STLR_RUNS
                                  if abs(r[0] * r[1] - round(r[0] * r[1])) < 1e-9])
 def test_paper_eq3_meets_the_stlr_rules(run):
     T, cut_frac, ratio = run
     values = torch.tensor([_paper_stlr(t, T, cut_frac, ratio) for t in range(T + 4)],
                           dtype=torch.float64)
-    checks.examine("the paper's Eq. 3", values, holds=checks._stlr_rules(T, cut_frac, ratio))
+    checks.examine("the paper's Eq. 3", values,
+                   holds=checks._stlr_rules(T, cut_frac, ratio, _cut(T, cut_frac)))
+
+
+def test_stored_schedules_peak_at_cut():
+    """The check reads cut off the stored schedule: it is max(1, floor(T * cut_frac))."""
+    for k, (T, cut_frac, ratio) in enumerate(checks._STLR_RUNS):
+        assert checks._peak(checks._stored_stlr(k)) == _cut(T, cut_frac)
 
 
 def test_stlr_rules_pin_the_schedule_down(solution):
     """Any sequence meeting the five rules is the solution's: the rules are a definition."""
     for T, cut_frac, ratio in checks._STLR_RUNS:
-        cut, low = checks._cut(T, cut_frac), 1 / ratio
+        cut, low = _cut(T, cut_frac), 1 / ratio
         # the two lines through (0, low), (cut, 1) and (cut, 1), (T, low), then flat
         line = [low + (1 - low) * t / cut if t <= cut else
                 max(low, 1 - (1 - low) * (t - cut) / (T - cut)) for t in range(T + 4)]
@@ -135,26 +150,79 @@ def test_the_stand_in_encoder_carried_across_chunks_is_one_pass():
     assert [c[0] for c in encoder.calls] == [4, 4, 2]
 
 
-def test_reference_head_is_the_solutions(solution):
-    head = solution["ClassifierHead"](checks._IN, checks._CLASSES, checks._HIDDEN, checks._P)
-    assert [checks._describe(m) for m in head.layers] == checks._WANT_LAYERS
-    ref = checks._reference_head(checks._IN, checks._CLASSES, checks._HIDDEN, checks._P)
-    ref.load_state_dict(head.layers.state_dict())
-    x = torch.randn(5, checks._IN, generator=torch.Generator().manual_seed(0))
-    assert torch.equal(ref.eval()(x), head.eval()(x))
+def _spec_head():
+    """The head the exercise describes, from torch.nn (here, not in the shipped checks)."""
+    i, h, n, p = checks._IN, checks._HIDDEN, checks._CLASSES, checks._P
+    return torch.nn.Sequential(torch.nn.BatchNorm1d(i), torch.nn.Dropout(p[0]),
+                               torch.nn.Linear(i, h), torch.nn.ReLU(), torch.nn.BatchNorm1d(h),
+                               torch.nn.Dropout(p[1]), torch.nn.Linear(h, n))
 
 
-def test_rows_alone_is_masked_concat_pooling():
-    """The check's padded-row reference (each row pooled without its padding) equals pooling
-    with the mask, written out here with masked_fill / sum (padding on both sides too)."""
-    g = torch.Generator().manual_seed(3)
-    x = torch.randn(4, 7, 3, generator=g)
-    pos = torch.arange(7)
-    mask = torch.stack([pos < 7, pos >= 4, (pos >= 1) & (pos < 5), pos < 2])
-    m = mask.unsqueeze(-1)
-    last = x[torch.arange(4), torch.tensor([6, 6, 4, 1])]
-    maxed = x.masked_fill(~m, float("-inf")).amax(1)
-    mean = (x * m).sum(1) / m.sum(1)
-    assert torch.allclose(checks._rows_alone(x, mask), torch.cat([last, maxed, mean], 1),
-                          atol=1e-6)
+def test_stored_head_is_the_spec_in_torch_nn():
+    """The stored layers and logits are the spec's nn.Sequential holding the stored weights."""
+    stored = expected.case("ulmfit", "head")
+    ref = _spec_head()
+    assert checks._decode_layers(stored["layers"]) == [checks._describe(m) for m in ref]
+    ref.load_state_dict({k[len("w.layers."):]: v for k, v in stored.items() if k.startswith("w.")})
+    assert torch.allclose(ref.eval()(stored["x"]), stored["eval"], atol=1e-6)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        assert torch.allclose(ref.train()(stored["x"]), stored["train"], atol=1e-6)
+
+
+def _masked_pool(x, mask):
+    """Concat pooling written out row by row: each row's real positions only."""
+    rows = []
+    for b in range(x.shape[0]):
+        real = x[b][mask[b]]
+        rows.append(torch.cat([real[-1], real.max(0).values, real.mean(0)]))
+    return torch.stack(rows)
+
+
+def test_stored_features_are_masked_concat_pooling():
+    """The stored features (the solution's) are [h_last, max, mean] over each row's real
+    tokens, written out here (padding on the right, the left and both in one batch)."""
+    stored = expected.case("ulmfit", "concat_pool")
+    for name, *_ in checks._pool_inputs():
+        x, mask = stored[f"{name}.outputs"], stored[f"{name}.mask"]
+        assert torch.allclose(stored[f"{name}.features"], _masked_pool(x, mask), atol=1e-6), name
+
+
+def test_stored_classifier_is_one_pass_of_the_stand_in():
+    """The stored logits are the head on concat pooling of one nn.LSTM pass (eval mode), the
+    padded rows each pooled without their padding."""
+    stored = expected.case("ulmfit", "text_classifier")
+    encoder = checks._Encoder()
+    encoder.load_state_dict({k[len("w.encoder."):]: v for k, v in stored.items()
+                             if k.startswith("w.encoder.")})
+    head = _spec_head()
+    head.load_state_dict({k[len("w.head.layers."):]: v for k, v in stored.items()
+                          if k.startswith("w.head.")})
+    head.eval()
+    with torch.no_grad():
+        every = torch.ones_like(stored["mask"])
+        full = encoder.full(stored["ids"])
+        assert torch.allclose(head(_masked_pool(full, every)), stored["eval"], atol=1e-5)
+        padded = encoder.full(stored["padded_ids"])
+        assert torch.allclose(head(_masked_pool(padded, stored["mask"])), stored["padded"],
+                              atol=1e-5)
+
+
+@pytest.mark.parametrize("mutant", ["stlr/cyclic_lr"])
+def test_the_refused_shortcut_would_pass_without_the_guard(solution, mutant):
+    """CyclicLR (triangular, step_size_up = cut, step_size_down = T - cut) is Eq. 3 itself:
+    without the guard the check could not tell it from an answer; with it, it is refused."""
+    import warnings
+
+    from tests.mutants import apply
+
+    (m,) = [m for m in MUTANTS if m.id == mutant]
+    stlr = apply(m, solution)["stlr"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for T, cut_frac, ratio in checks._STLR_RUNS:
+            assert all(abs(stlr(t, T, cut_frac, ratio) - solution["stlr"](t, T, cut_frac, ratio))
+                       < 1e-12 for t in range(T + 4))
+    with pytest.raises(AssertionError, match="your code calls CyclicLR"):
+        checks.check_stlr(stlr)
 

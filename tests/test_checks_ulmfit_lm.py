@@ -5,9 +5,11 @@ For each exercise: the check passes on the solution's definitions; every mutant 
 `tests/mutants/ulmfit/lm.py` is rejected with an AssertionError naming the function or
 class; a stub is reported as "not implemented". The hidden-test blocks pass on the solution,
 leave the global RNG as they found it, and each rejects at least one mutant on its own. The
-checks' own references are tied to torch: the stack of one-layer nn.LSTMs is torch's
-multi-layer nn.LSTM, the mask read off the gradient's zeros is the mask F.dropout drew, and
-nn.LSTM run with that dropped matrix is the solution's WeightDropLSTM.
+checks' own references are tied to torch: the stored AWDLSTM outputs are nn.LSTM layers on
+the stored weights (written out here, not in the shipped checks), the mask read off the
+gradient's zeros is the mask F.dropout drew, and nn.LSTM run with that dropped matrix is the
+solution's WeightDropLSTM; the stored batches, windows and AR/TAR values are the exercises'
+definitions written out here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from autograder import expected
 from autograder.checks.ulmfit import lm as checks
 from tests.check_contract import contract_tests, hidden_block_tests, run_check
 from tests.mutants import StubModule, apply, stub_function
@@ -83,23 +86,57 @@ def test_language_model_says_when_exercise_2_is_to_blame(solution):
 
 # ------------------------------------------------------- the references vs torch itself
 
-def test_the_stack_of_one_layer_lstms_is_torchs_multi_layer_lstm():
-    """With equal sizes, the check's stack of one-layer nn.LSTMs (each loaded from a state
-    dict under a prefix) equals nn.LSTM(num_layers=3) on the same weights."""
+def _lstm_stack(weights, x, hidden=None):
+    """nn.LSTM layers loaded from `weights` (fields w.layers.<i>.lstm.*), one after the other:
+    the AWD-LSTM in eval, written out here (not in the shipped checks)."""
+    states = []
+    for i in range(3):
+        w = {k: weights[f"w.layers.{i}.lstm.{k}"] for k in checks._LSTM_KEYS}
+        lstm = nn.LSTM(w["weight_ih_l0"].shape[1], w["weight_hh_l0"].shape[1], batch_first=True)
+        lstm.load_state_dict(w)
+        with torch.no_grad():
+            x, state = lstm(x, None if hidden is None else hidden[i])
+        states.append(state)
+    return x, states
+
+
+def test_stored_awd_outputs_are_nn_lstm_layers_on_the_embedding():
+    """The stored eval outputs of AWDLSTM are nn.LSTM layers on F.embedding(ids), with and
+    without the stored state; with equal sizes such a stack is torch's multi-layer nn.LSTM."""
+    stored = expected.case("ulmfit", "awd")
+    x = F.embedding(stored["ids"], stored["w.embed.weight"])
+    hidden = [(stored[f"given.h0_{i}"], stored[f"given.c0_{i}"]) for i in range(3)]
+    for name, given in (("none", None), ("given", hidden)):
+        out, states = _lstm_stack(stored, x, given)
+        assert torch.allclose(out, stored[f"{name}.output"], atol=1e-6)
+        for i, (h, c) in enumerate(states):
+            assert torch.allclose(h, stored[f"{name}.h{i}"], atol=1e-6)
+            assert torch.allclose(c, stored[f"{name}.c{i}"], atol=1e-6)
     torch.manual_seed(0)
     deep = nn.LSTM(6, 6, num_layers=3, batch_first=True)
-    state = {f"layers.{i}.lstm.{k}": getattr(deep, f"{k[:-1]}{i}") for i in range(3)
-             for k in checks._LSTM_KEYS}
-    stack = [checks._reference_lstm(state, f"layers.{i}.lstm.") for i in range(3)]
+    same = {f"w.layers.{i}.lstm.{k}": getattr(deep, f"{k[:-1]}{i}").detach() for i in range(3)
+            for k in checks._LSTM_KEYS}
     x = torch.randn(2, 5, 6)
-    hidden = [(torch.randn(1, 2, 6), torch.randn(1, 2, 6)) for _ in range(3)]
-    out, states = checks._run_stack(stack, x, hidden)
-    h0, c0 = (torch.cat([s[k] for s in hidden]) for k in range(2))
     with torch.no_grad():
-        want, (h, c) = deep(x, (h0, c0))
-    assert torch.allclose(out, want, atol=1e-6)
-    assert torch.allclose(torch.cat([s[0] for s in states]), h, atol=1e-6)
-    assert torch.allclose(torch.cat([s[1] for s in states]), c, atol=1e-6)
+        assert torch.allclose(_lstm_stack(same, x)[0], deep(x)[0], atol=1e-6)
+
+
+def test_stored_batches_and_windows_are_the_definitions():
+    stored = expected.case("ulmfit", "batchify")
+    for name, _, B, _ in checks._batchify_inputs():
+        ids, rows = stored[f"{name}.ids"], stored[f"{name}.rows"]
+        L = len(ids) // B
+        assert torch.equal(rows, torch.stack([ids[b * L:(b + 1) * L] for b in range(B)]))
+    for k, (B, L, lengths) in enumerate(checks._WINDOWS):
+        rows, start, want = checks._rows(B, L), 0, []
+        for t in lengths:
+            t = min(t, L - 1 - start)
+            if t > 0:
+                want.append((rows[:, start:start + t], rows[:, start + 1:start + t + 1]))
+                start += t
+        got = checks._stored_windows(k)
+        assert len(got) == len(want)
+        assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(got, want))
 
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
@@ -139,15 +176,19 @@ def test_solution_weight_drop_is_nn_lstm_with_the_rebuilt_matrix(solution):
     assert abs(float((~kept).double().mean()) - 0.3) < 0.08
 
 
-def test_ar_tar_reference_is_the_papers_formula():
-    """F.mse_loss on (dropped, 0) and on consecutive time steps is Merity et al.'s AR and TAR."""
-    raw, dropped = torch.randn(3, 7, 5), torch.randn(3, 7, 5)
-    case = checks._ar_tar_case(lambda *a, **k: None, raw, dropped, 0.5, 3.0)
-    want = case.want(*case.args, **case.kwargs)
-    ar = sum(float(v) ** 2 for v in dropped.reshape(-1)) / dropped.numel()
-    diffs = raw[:, 1:] - raw[:, :-1]
-    tar = sum(float(v) ** 2 for v in diffs.reshape(-1)) / diffs.numel()
-    assert abs(float(want) - (0.5 * ar + 3.0 * tar)) < 1e-5
+def test_stored_ar_tar_is_the_papers_formula():
+    """The stored values are Merity et al.'s AR and TAR (F.mse_loss on (dropped, 0) and on
+    consecutive time steps), and their parts."""
+    stored = expected.case("ulmfit", "ar_tar")
+    raw, dropped = stored["raw"], stored["dropped"]
+    ar = F.mse_loss(dropped, torch.zeros_like(dropped))
+    tar = F.mse_loss(raw[:, 1:], raw[:, :-1])
+    for name, a, b in (("default", 2.0, 1.0), ("given", 0.5, 3.0), ("ar", 1.0, 0.0),
+                       ("tar", 0.0, 1.0)):
+        assert abs(float(stored[name]) - float(a * ar + b * tar)) < 1e-5, name
+    assert abs(float(stored["ar_of_raw"]) - float(raw.pow(2).mean())) < 1e-6
+    diffs = dropped[:, 1:] - dropped[:, :-1]
+    assert abs(float(stored["tar_of_dropped"]) - float(diffs.pow(2).mean())) < 1e-6
 
 
 def test_checks_are_fast(solution):

@@ -3,10 +3,12 @@
 `lm` holds the language-model side (LM batches, AWD-LSTM dropout, the tied language model),
 `finetune` the fine-tuning side (slanted triangular rates, discriminative rates, gradual
 unfreezing, concat pooling, the classifier and BPT3C). The references are `torch.nn`
-(`nn.LSTM` with the same weights), the paper's equations on fixed inputs and invariances;
-no check holds an answer.
+(`nn.LSTM` with the same weights), invariances, and the solution's outputs on fixed inputs,
+stored by `course release` (`PROBES`, in `autograder/expected/ulmfit.safetensors`); no check
+holds an answer.
 """
 
+from .finetune import PROBES as _FINETUNE_PROBES
 from .finetune import (
     check_classifier,
     check_concat_pool,
@@ -14,7 +16,10 @@ from .finetune import (
     check_stlr,
     check_unfreezing,
 )
+from .lm import PROBES as _LM_PROBES
 from .lm import check_dropout, check_language_model, check_lm_batches
+
+PROBES = {**_LM_PROBES, **_FINETUNE_PROBES}
 
 __all__ = [
     "check_lm_batches",

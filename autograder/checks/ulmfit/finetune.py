@@ -38,6 +38,7 @@ The checks leave the global random state and the autograd mode as they found the
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import numbers
 from collections.abc import Callable, Sequence
@@ -48,6 +49,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import expected
+from ...expected import Probe
 from .._common import (
     FLOATS,
     Bug,
@@ -61,6 +64,8 @@ from .._common import (
     examine,
     expect_close,
     expect_true,
+    fail,
+    forbid,
     gen,
     one_thread,
     run,
@@ -89,16 +94,37 @@ def _seeded(fn: Callable[..., Any], seed: int) -> Callable[..., Any]:
 #
 # Eq. 3 is pinned down by five properties, checked instead of re-typing it: the multiplier is
 # 1/ratio at t = 0, 1 at t = cut, 1/ratio at t = T (and after), and linear in between (zero
-# second differences on [0, cut] and on [cut, T]).
+# second differences on [0, cut] and on [cut, T]). Where the peak is (cut) is read off the
+# solution's schedule, stored by `course release` (`PROBES`), not computed here.
 
 _TOL = 1e-9
 # (T, cut_frac, ratio): the paper's setting; T * cut_frac < 1 (cut = 1); not whole (7.5);
 # 1 / cut_frac != ratio everywhere, so a swapped ratio shows
 _STLR_RUNS = ((100, 0.1, 32), (7, 0.1, 32), (25, 0.3, 8), (40, 0.25, 5))
+_ASKS_STLR = "compute the slanted triangular multiplier"
 
 
-def _cut(T: int, cut_frac: float) -> int:
-    return max(1, math.floor(T * cut_frac))
+def _stlr_shortcuts() -> list[tuple[Any, str]]:
+    """torch's one-cycle and cyclic schedules: an answer that runs one of them to read its
+    rate off does not write Eq. 3."""
+    from torch.optim import lr_scheduler
+
+    return [(lr_scheduler.OneCycleLR, "__init__"), (lr_scheduler.CyclicLR, "__init__")]
+
+
+def _probe_stlr(stlr) -> dict[str, Any]:
+    return {f"run{k}": torch.tensor([float(stlr(t, T, cut_frac, ratio)) for t in range(T + 4)],
+                                    dtype=torch.float64)
+            for k, (T, cut_frac, ratio) in enumerate(_STLR_RUNS)}
+
+
+def _stored_stlr(k: int) -> torch.Tensor:
+    return expected.case("ulmfit", "stlr")[f"run{k}"]
+
+
+def _peak(values: torch.Tensor) -> int:
+    """Where a stored schedule peaks (its one multiplier of 1)."""
+    return int(values.argmax())
 
 
 def _multiplier(stlr, t: int, T: int, cut_frac: float, ratio: float, *,
@@ -106,10 +132,11 @@ def _multiplier(stlr, t: int, T: int, cut_frac: float, ratio: float, *,
     where = f"stlr({t}, {T})" if defaults else f"stlr({t}, {T}, {cut_frac}, {ratio})"
     args = (t, T) if defaults else (t, T, cut_frac, ratio)
     short = math.floor(T * cut_frac) == 0
-    value = call(stlr, *args, where=where,
-                 hint=f"T * cut_frac = {T * cut_frac:.3g} < 1 here, so floor(T * cut_frac) is 0: "
-                 "cut = 0 for T * cut_frac < 1 divides by zero; use cut = max(1, floor(T * "
-                 "cut_frac))" if short else None)
+    with forbid(_stlr_shortcuts(), where, _ASKS_STLR):
+        value = call(stlr, *args, where=where,
+                     hint=f"T * cut_frac = {T * cut_frac:.3g} < 1 here, so floor(T * cut_frac) is "
+                     "0: cut = 0 for T * cut_frac < 1 divides by zero; use cut = max(1, floor(T "
+                     "* cut_frac))" if short else None)
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     expect_true(isinstance(value, numbers.Real) and not isinstance(value, bool), where,
@@ -131,8 +158,8 @@ def _kink(v: torch.Tensor, a: int, b: int) -> str:
             f"= {', '.join(f'{float(x):.6g}' for x in v[t - 1:t + 2])})")
 
 
-def _stlr_bugs(T: int, cut_frac: float, ratio: float) -> list[Bug]:
-    cut, low = _cut(T, cut_frac), 1 / ratio
+def _stlr_bugs(T: int, cut_frac: float, ratio: float, cut: int) -> list[Bug]:
+    low = 1 / ratio
     fall = 1 - low  # the multiplier falls by this much over the decay
 
     def decays_over(v, steps: float) -> bool:  # the first step of the decay is fall / steps
@@ -166,9 +193,10 @@ def _stlr_bugs(T: int, cut_frac: float, ratio: float) -> list[Bug]:
     ]
 
 
-def _stlr_rules(T: int, cut_frac: float, ratio: float) -> list[Holds]:
-    cut, low = _cut(T, cut_frac), 1 / ratio
-    bugs = _stlr_bugs(T, cut_frac, ratio)
+def _stlr_rules(T: int, cut_frac: float, ratio: float, cut: int) -> list[Holds]:
+    """The five properties of the schedule of one run whose peak is at `cut`."""
+    low = 1 / ratio
+    bugs = _stlr_bugs(T, cut_frac, ratio, cut)
     return [
         Holds("at t = 0", lambda v, *_: abs(float(v[0]) - low) < _TOL,
               "the schedule starts at eta_max / ratio: p = 0 at t = 0, and the multiplier is "
@@ -196,14 +224,15 @@ def _stlr_rules(T: int, cut_frac: float, ratio: float) -> list[Holds]:
 
 @one_thread()
 def check_stlr(stlr) -> None:
-    """The slanted triangular multiplier of four runs against the properties of Eq. 3, and
-    the defaults cut_frac=0.1, ratio=32."""
-    for T, cut_frac, ratio in _STLR_RUNS:
+    """The slanted triangular multiplier of four runs against the properties of Eq. 3 (the
+    peak where the solution's is), and the defaults cut_frac=0.1, ratio=32."""
+    for k, (T, cut_frac, ratio) in enumerate(_STLR_RUNS):
+        cut = _peak(_stored_stlr(k))
         values = torch.tensor([_multiplier(stlr, t, T, cut_frac, ratio) for t in range(T + 4)],
                               dtype=torch.float64)
         examine(f"stlr(t, {T}, {cut_frac}, {ratio}) for t = 0..{T + 3} (arguments t, T, "
-                f"cut_frac, ratio; cut = {_cut(T, cut_frac)})", values,
-                holds=_stlr_rules(T, cut_frac, ratio))
+                f"cut_frac, ratio; cut = {cut})", values,
+                holds=_stlr_rules(T, cut_frac, ratio, cut))
     steps = (0, 5, 10, 55, 100)
     given = [_multiplier(stlr, t, 100, 0.1, 32) for t in steps]
     default = [_multiplier(stlr, t, 100, 0.1, 32, defaults=True) for t in steps]
@@ -649,25 +678,55 @@ def check_unfreezing(freeze_to, train_mode) -> None:
 
 # ---------------------------------------------------------------------- 7. concat_pool
 #
-# Unpadded rows are compared with the paper's definition, where every position is real
-# (h_T, max over t, mean over t); a padded row must give what it gives without its padding.
+# The expected features are the solution's on the same inputs, stored by `course release`
+# (`PROBES`); the diagnoses are wrong poolings written as such, or relations to the stored
+# features (the three blocks in another order).
 
 _BLOCKS = ("h_last", "max", "mean")
 _PAD_VALUE = 9.0  # garbage in the pads: larger than any real output, so it shows in max and mean
 
 
-def _pool_full(x: torch.Tensor) -> torch.Tensor:
-    """Concat pooling of rows without padding: [h_T, max_t h_t, mean_t h_t]."""
-    return torch.cat([x[:, -1], x.amax(1), x.mean(1)], dim=1)
+def _padded(seed: int, lengths: Sequence[int], sides: str, T: int, C: int):
+    """outputs (B, T, C) with `_PAD_VALUE` in the pads, mask (B, T); sides[b] is 'r' (padding on
+    the right) or 'l'; row 1's real outputs are all negative."""
+    x = torch.randn(len(lengths), T, C, generator=gen(seed))
+    x[1] = -x[1].abs() - 0.1
+    pos = torch.arange(T)
+    mask = torch.stack([pos < n if side == "r" else pos >= T - n
+                        for n, side in zip(lengths, sides)])
+    return x.masked_fill(~mask.unsqueeze(-1), _PAD_VALUE), mask
 
 
-def _rows_alone(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Each row pooled without its padding (its real positions only, as an unpadded row)."""
-    return torch.cat([_pool_full(x[b:b + 1][:, mask[b]]) for b in range(x.shape[0])])
+_PADS = f"(pads hold {_PAD_VALUE}; row 1's real outputs all negative)"
 
 
-def _full_bugs(x: torch.Tensor) -> list[Bug]:
-    want = _pool_full(x)
+def _pool_inputs() -> list[tuple[str, torch.Tensor, torch.Tensor, str]]:
+    """(name, outputs, mask, how the message describes the mask) of each case."""
+    g = gen(1)
+    full = torch.randn(3, 5, 4, generator=g)
+    square = torch.randn(4, 4, 3, generator=g)
+    return [
+        ("square", square, torch.ones(4, 4, dtype=torch.bool), "all True"),
+        ("full", full, torch.ones(3, 5, dtype=torch.bool), "all True"),
+        ("right", *_padded(2, (6, 4, 2), "rrr", 6, 4),
+         f"with 6, 4, 2 real tokens, padding on the right {_PADS}"),
+        ("left", *_padded(3, (6, 3, 1), "lll", 6, 4),
+         f"with 6, 3, 1 real tokens, padding on the left {_PADS}"),
+        ("mixed", *_padded(4, (3, 5, 2, 7), "rllr", 7, 3),
+         f"with 3, 5, 2, 7 real tokens, rows 0 and 3 padded on the right, rows 1 and 2 on the "
+         f"left {_PADS}"),
+    ]
+
+
+def _probe_concat_pool(concat_pool) -> dict[str, Any]:
+    out = {}
+    for name, x, mask, _ in _pool_inputs():
+        out.update({f"{name}.outputs": x, f"{name}.mask": mask,
+                    f"{name}.features": concat_pool(x.clone(), mask.clone())})
+    return out
+
+
+def _full_bugs(x: torch.Tensor, want: torch.Tensor) -> list[Bug]:
     C = x.shape[2]
     blocks = [want[:, k * C:(k + 1) * C] for k in range(3)]
     bugs = [Bug(f"the three are in the order [{', '.join(_BLOCKS[k] for k in order)}]: "
@@ -682,10 +741,9 @@ def _full_bugs(x: torch.Tensor) -> list[Bug]:
     return bugs
 
 
-def _padded_bugs(x: torch.Tensor, mask: torch.Tensor) -> list[Bug]:
+def _padded_bugs(x: torch.Tensor, mask: torch.Tensor, want: torch.Tensor) -> list[Bug]:
     C, T = x.shape[2], x.shape[1]
     m = mask.unsqueeze(-1)
-    want = _rows_alone(x, mask)
     block = lambda out, k: out[:, k * C:(k + 1) * C]  # noqa: E731
 
     def wrong_like(k: int, like: torch.Tensor) -> Callable[..., bool]:
@@ -712,18 +770,8 @@ def _padded_bugs(x: torch.Tensor, mask: torch.Tensor) -> list[Bug]:
     ]
 
 
-def _padded(seed: int, lengths: Sequence[int], sides: str, T: int, C: int):
-    """outputs (B, T, C) with `_PAD_VALUE` in the pads, mask (B, T); sides[b] is 'r' (padding on
-    the right) or 'l'; row 1's real outputs are all negative."""
-    x = torch.randn(len(lengths), T, C, generator=gen(seed))
-    x[1] = -x[1].abs() - 0.1
-    pos = torch.arange(T)
-    mask = torch.stack([pos < n if side == "r" else pos >= T - n
-                        for n, side in zip(lengths, sides)])
-    return x.masked_fill(~mask.unsqueeze(-1), _PAD_VALUE), mask
-
-
-def _pool_case(concat_pool, x: torch.Tensor, mask: torch.Tensor, described: str) -> Case:
+def _pool_case(concat_pool, x: torch.Tensor, mask: torch.Tensor, want: torch.Tensor,
+               described: str) -> Case:
     B, T, C = x.shape
     padded = not bool(mask.all())
     return Case(f"concat_pool(outputs {tuple(x.shape)}, mask {described})", concat_pool,
@@ -733,35 +781,31 @@ def _pool_case(concat_pool, x: torch.Tensor, mask: torch.Tensor, described: str)
                         "torch.stack",
                         finite_hint="-inf leaked out of the max: fill the pads with -inf, but "
                         "take the max over each row's real tokens"),
-                want=_rows_alone if padded else (lambda x, mask: _pool_full(x)),
-                what="vs each row pooled without its padding" if padded
-                else "vs torch.cat([outputs[:, -1], outputs.amax(1), outputs.mean(1)], 1)",
+                want=want,
+                what="vs [h_last, max, mean] over each row's real positions" if padded
+                else "vs [h_last, max, mean] over time",
                 atol=1e-5, rtol=1e-4,
-                bugs=_padded_bugs(x, mask) if padded else _full_bugs(x),
+                bugs=_padded_bugs(x, mask, want) if padded else _full_bugs(x, want),
                 hint="[h at the last real position, max over the real positions, mean over the "
                 "real positions], concatenated along dim 1")
 
 
 @one_thread()
 def check_concat_pool(concat_pool) -> None:
-    """Unpadded rows vs [h_T, max, mean]; right-, left- and mixed-padded rows (garbage in the
-    pads) vs the same rows without their padding."""
-    g = gen(1)
-    full = torch.randn(3, 5, 4, generator=g)
-    square = torch.randn(4, 4, 3, generator=g)
-    right = _padded(2, (6, 4, 2), "rrr", 6, 4)
-    left = _padded(3, (6, 3, 1), "lll", 6, 4)
-    mixed = _padded(4, (3, 5, 2, 7), "rllr", 7, 3)
-    pads = f"(pads hold {_PAD_VALUE}; row 1's real outputs all negative)"
-    run(_pool_case(concat_pool, square, torch.ones(4, 4, dtype=torch.bool), "all True"),
-        _pool_case(concat_pool, full, torch.ones(3, 5, dtype=torch.bool), "all True"),
-        _pool_case(concat_pool, *right, f"with 6, 4, 2 real tokens, padding on the right {pads}"),
-        _pool_case(concat_pool, *left, f"with 6, 3, 1 real tokens, padding on the left {pads}"),
-        _pool_case(concat_pool, *mixed, "with 3, 5, 2, 7 real tokens, rows 0 and 3 padded on the "
-                   f"right, rows 1 and 2 on the left {pads}"))
+    """Unpadded rows, right-, left- and mixed-padded rows (garbage in the pads) vs the
+    solution's features on the same inputs."""
+    stored = expected.case("ulmfit", "concat_pool")
+    run(*[_pool_case(concat_pool, stored[f"{name}.outputs"], stored[f"{name}.mask"],
+                     stored[f"{name}.features"], described)
+          for name, _, _, described in _pool_inputs()])
 
 
 # ----------------------------------------------------------------------- 8. classifier
+#
+# The head and the classifier are compared with the solution's outputs on the same inputs
+# and weights, stored by `course release` (`PROBES`): the check loads the stored weights into
+# the learner's modules by the names the exercise prescribes and runs them on the stored
+# inputs.
 
 _IN, _HIDDEN, _CLASSES, _P = 12, 7, 3, (0.2, 0.1)
 _HEAD_WHERE = f"ClassifierHead({_IN}, {_CLASSES}, hidden={_HIDDEN}, p={_P})"
@@ -781,19 +825,62 @@ def _text(layers: Sequence[tuple]) -> str:
     return " -> ".join(f"{d[0]}({', '.join(map(str, d[1:]))})" for d in layers)
 
 
-def _reference_head(in_dim: int, n_classes: int, hidden: int, p: Sequence[float]) -> nn.Sequential:
-    """The head the spec describes, from torch.nn (to hold the learner's weights)."""
-    with torch.random.fork_rng(devices=[]):
-        return nn.Sequential(nn.BatchNorm1d(in_dim), nn.Dropout(p[0]),
-                             nn.Linear(in_dim, hidden),
-                             nn.ReLU(), nn.BatchNorm1d(hidden), nn.Dropout(p[1]),
-                             nn.Linear(hidden, n_classes))
+def _encode_layers(layers: Sequence[tuple]) -> torch.Tensor:
+    """A layer description as a stored field (its JSON text as bytes)."""
+    return torch.tensor(list(json.dumps([list(d) for d in layers]).encode()), dtype=torch.uint8)
 
 
-_WANT_LAYERS = [_describe(m) for m in _reference_head(_IN, _CLASSES, _HIDDEN, _P)]
+def _decode_layers(field: torch.Tensor) -> list[tuple]:
+    return [tuple(d) for d in json.loads(bytes(field.tolist()).decode())]
 
 
-def _layer_bugs() -> list[Bug]:
+def _weights_for(state: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    """Deterministic values for a module's state, by name and shape: non-trivial BatchNorm
+    statistics and affine weights (so that the order of the layers shows in the output) and
+    random weights; integer buffers kept."""
+    g = gen(seed)
+    out = {}
+    for name in sorted(state):
+        t = state[name]
+        if not t.is_floating_point():
+            out[name] = t.clone()
+        elif name.endswith("running_var") or (t.ndim == 1 and name.endswith("weight")):
+            out[name] = (torch.rand(t.shape, generator=g) + 0.5).to(t.dtype)
+        else:
+            out[name] = (0.5 * torch.randn(t.shape, generator=g)).to(t.dtype)
+    return out
+
+
+def _weights_fields(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"w.{k}": v for k, v in weights.items()}
+
+
+def _load_stored(module: nn.Module, stored: dict[str, torch.Tensor], where: str,
+                 hint: str) -> None:
+    """Load the stored weights (fields `w.<name>`) into the learner's module, by name."""
+    state = {k[2:]: v for k, v in stored.items() if k.startswith("w.")}
+    keys = set(module.state_dict())
+    if keys != set(state):
+        fail(f"{where}: state_dict() keys", show(sorted(state)),
+             f"missing {show(sorted(set(state) - keys))}, extra {show(sorted(keys - set(state)))}",
+             hint)
+    with torch.no_grad():
+        module.load_state_dict(state)
+
+
+def _probe_head(ClassifierHead) -> dict[str, Any]:  # noqa: N803
+    head = ClassifierHead(_IN, _CLASSES, hidden=_HIDDEN, p=_P)
+    weights = _weights_for(head.state_dict(), 11)
+    head.load_state_dict(weights)
+    x = torch.randn(6, _IN, generator=gen(12))
+    with torch.no_grad():
+        logits = head.eval()(x)
+        train = _seeded(head.train(), 5)(x)
+    return {"layers": _encode_layers([_describe(m) for m in head.layers]), "x": x,
+            "eval": logits, "train": train, **_weights_fields(weights)}
+
+
+def _layer_bugs(want: Sequence[tuple]) -> list[Bug]:
     kinds = lambda d: [x[0] for x in d]  # noqa: E731
     first = lambda d, kind: kinds(d).index(kind) if kind in kinds(d) else len(d)  # noqa: E731
     return [
@@ -809,25 +896,13 @@ def _layer_bugs() -> list[Bug]:
         Bug("the dropout rates are swapped: p[0] is the first block's, p[1] the second's",
             when=lambda d, *_: [x[1] for x in d if x[0] == "Dropout"] == [_P[1], _P[0]]),
         Bug("use the arguments: hidden is the width between the two Linears, n_classes the "
-            "output's", when=lambda d, *_: kinds(d) == kinds(_WANT_LAYERS)),
+            "output's", when=lambda d, *_: kinds(d) == kinds(want)),
     ]
 
 
-def _randomise_norms(modules, seed: int) -> None:
-    """Non-trivial BatchNorm statistics and affine weights, so that the order of the layers
-    shows in the output."""
-    g = gen(seed)
-    with torch.no_grad():
-        for m in modules:
-            if isinstance(m, nn.BatchNorm1d):
-                n = m.num_features
-                m.running_mean.copy_(torch.randn(n, generator=g))
-                m.running_var.copy_(torch.rand(n, generator=g) + 0.5)
-                m.weight.copy_(torch.rand(n, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(n, generator=g))
-
-
-def _check_head(ClassifierHead) -> None:
+def _check_head(ClassifierHead) -> None:  # noqa: N803
+    stored = expected.case("ulmfit", "head")
+    want_layers = _decode_layers(stored["layers"])
     head = build(ClassifierHead, _HEAD_WHERE, _IN, _CLASSES, hidden=_HIDDEN, p=_P,
                  hint="__init__(self, in_dim, n_classes, hidden=50, p=(0.2, 0.1))")
     layers = getattr(head, "layers", None)
@@ -836,32 +911,27 @@ def _check_head(ClassifierHead) -> None:
                 "hidden), ReLU(), BatchNorm1d(hidden), Dropout(p[1]), Linear(hidden, n_classes))",
                 expected="an nn.Sequential", got=type(layers).__name__)
     examine(f"{_HEAD_WHERE}.layers", [_describe(m) for m in layers], holds=[
-        Holds("the layers, in order", lambda d, *_: d == _WANT_LAYERS,
+        Holds("the layers, in order", lambda d, *_: d == want_layers,
               "two blocks of BatchNorm1d -> Dropout -> Linear, a ReLU after the first Linear "
-              "only (Howard & Ruder 2018, §3.3)", expected=_text(_WANT_LAYERS),
-              got=lambda d, *_: _text(d), bugs=_layer_bugs())])
-    _randomise_norms(layers, 11)
-    ref = _reference_head(_IN, _CLASSES, _HIDDEN, _P)
-    ref.load_state_dict(layers.state_dict())
-    x = torch.randn(6, _IN, generator=gen(12))
+              "only (Howard & Ruder 2018, §3.3)", expected=_text(want_layers),
+              got=lambda d, *_: _text(d), bugs=_layer_bugs(want_layers))])
+    _load_stored(head, stored, _HEAD_WHERE, "the head's weights live in self.layers, an "
+                 "nn.Sequential of the seven layers, and nowhere else")
+    x, want, want_train = stored["x"], stored["eval"], stored["train"]
     head.eval()
-    ref.eval()
-    want = ref(x).detach()
     run(Case(f"{_HEAD_WHERE}.eval()(x (6, {_IN}))", head, (x,),
              out=Out(dtype=FLOATS, shape=(6, _CLASSES), finite=True), want=want,
-             what="logits vs the nn.Sequential of the same layers holding its weights",
-             atol=1e-5, rtol=1e-4,
+             what="logits (the layers holding fixed weights) vs the solution's", atol=1e-5,
+             rtol=1e-4,
              bugs=[Bug("the logits went through a ReLU: return self.layers(x), free to be "
                        "negative", like=lambda *_: F.relu(want)),
                    Bug("returned probabilities: return the logits, self.layers(x) (cross_entropy "
                        "applies log-softmax itself)", like=lambda *_: want.softmax(-1))],
              hint="forward returns self.layers(x)"))
     head.train()
-    ref.train()
-    want_train = _seeded(ref, 5)(x).detach()
     run(Case(f"{_HEAD_WHERE}.train()(x (6, {_IN})) under torch.manual_seed(5)", _seeded(head, 5),
              (x,), want=want_train, atol=1e-5, rtol=1e-4,
-             what="logits vs the same nn.Sequential in train mode, same seed",
+             what="logits in train mode vs the solution's under the same seed",
              bugs=[Bug("in train mode the head gave eval mode's logits: run the layers as they "
                        "are (batch statistics and dropout in training)", like=lambda *_: want)],
              hint="forward returns self.layers(x): in train mode BatchNorm uses the batch's "
@@ -897,6 +967,7 @@ class _Encoder(nn.Module):
 _BPTT, _T, _B = 4, 10, 3
 _TC_WHERE = (f"TextClassifier(encoder, {_CLASSES}, hidden={_HIDDEN}, p={_P}, bptt={_BPTT}) "
              "(encoder: a stand-in for AWDLSTM made of nn.Embedding + nn.LSTM)")
+_LENGTHS = (10, 7, 3)  # the real tokens of the padded rows
 
 
 def _tc_ids() -> torch.Tensor:
@@ -906,8 +977,48 @@ def _tc_ids() -> torch.Tensor:
     return torch.cat([first, torch.randint(8, 20, (_B, _T - _BPTT), generator=g)], dim=1)
 
 
+def _tc_padded(ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ids with padding (id 1) on the right after `_LENGTHS` real tokens, and the mask."""
+    padded = ids.clone()
+    mask = torch.arange(_T) < torch.tensor(_LENGTHS)[:, None]
+    padded[~mask] = 1
+    return padded, mask
+
+
+_TC_LABELS = (0, 2, 1)
+
+
+def _probe_text_classifier(TextClassifier, concat_pool) -> dict[str, Any]:  # noqa: N803
+    encoder = _Encoder()
+    model = TextClassifier(encoder, _CLASSES, hidden=_HIDDEN, p=_P, bptt=_BPTT)
+    weights = _weights_for(model.state_dict(), 22)
+    model.load_state_dict(weights)
+    ids = _tc_ids()
+    every = torch.ones(_B, _T, dtype=torch.bool)
+    padded, mask = _tc_padded(ids)
+    start = (_T - 1) // _BPTT * _BPTT  # the last chunk
+    model.eval()
+    with torch.no_grad():
+        out = {"ids": ids, "eval": model(ids, every), "padded_ids": padded, "mask": mask,
+               "padded": model(padded, mask), "unmasked": model(padded, every),
+               # wrong answers, for the diagnoses: the last chunk pooled alone, and the
+               # chunks read each from a zero state
+               "last_only": model.head(concat_pool(encoder.full(ids)[:, start:],
+                                                   every[:, start:])),
+               "reset": model.head(concat_pool(encoder.chunks_reset(ids, _BPTT), every))}
+    with torch.enable_grad():
+        loss = F.cross_entropy(model(ids, every), torch.tensor(_TC_LABELS))
+        named = list(encoder.named_parameters())
+        grads = torch.autograd.grad(loss, [p for _, p in named])
+    out.update({f"grad.{name}": g for (name, _), g in zip(named, grads)})
+    model.train()
+    with torch.no_grad():
+        out["train"] = _seeded(model, 9)(ids, every)
+    return {**out, **_weights_fields(weights)}
+
+
 def _states(hidden) -> list[torch.Tensor]:
-    if isinstance(hidden, torch.Tensor):
+    if torch.is_tensor(hidden):
         return [hidden]
     if isinstance(hidden, (tuple, list)):
         return [t for h in hidden for t in _states(h)]
@@ -954,7 +1065,8 @@ def _detached(encoder: _Encoder) -> bool:
                for k, c in enumerate(encoder.calls) if k > 0)
 
 
-def _check_text_classifier(TextClassifier) -> None:
+def _check_text_classifier(TextClassifier) -> None:  # noqa: N803
+    stored = expected.case("ulmfit", "text_classifier")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(20)
         encoder = _Encoder()
@@ -963,24 +1075,22 @@ def _check_text_classifier(TextClassifier) -> None:
     expect_true(isinstance(getattr(model, "head", None), nn.Module), f"{_TC_WHERE}.head",
                 "keep the given __init__: self.head = ClassifierHead(3 * E, n_classes, hidden, p)",
                 expected="a ClassifierHead", got=type(getattr(model, "head", None)).__name__)
-    _randomise_norms(model.head.modules(), 22)
-    ids = _tc_ids()
+    _load_stored(model, stored, _TC_WHERE, "keep the given __init__: self.encoder, self.bptt "
+                 "and self.head = ClassifierHead(3 * E, n_classes, hidden, p), nothing else "
+                 "with weights")
+    ids = stored["ids"]
     every = torch.ones(_B, _T, dtype=torch.bool)
 
     def forward(ids, mask):
         encoder.calls.clear()
         return model(ids, mask)
 
-    head = lambda outputs: model.head(_pool_full(outputs))  # noqa: E731
     model.eval()
     where = f"{_TC_WHERE}.eval()(ids ({_B}, {_T}), mask all True)"
-    with torch.no_grad():
-        want = head(encoder.full(ids))
-        last_only = head(encoder.full(ids)[:, (_T - 1) // _BPTT * _BPTT:])
-        reset = head(encoder.chunks_reset(ids, _BPTT))
+    last_only, reset = stored["last_only"], stored["reset"]
     run(Case(where, forward, (ids, every), out=Out(dtype=FLOATS, shape=(_B, _CLASSES), finite=True),
-             want=want, atol=1e-5, rtol=1e-4,
-             what="logits vs the head on concat pooling of one nn.LSTM pass over all the tokens",
+             want=stored["eval"], atol=1e-5, rtol=1e-4,
+             what="logits vs the solution's (fixed weights)",
              bugs=[Bug("pooled only the last chunk: concatenate the outputs of all the chunks "
                        "(torch.cat(outs, dim=1)) and pool them all", like=lambda *_: last_only),
                    Bug("the state was reset for each chunk (BPT3C resetting the hidden state per "
@@ -990,40 +1100,29 @@ def _check_text_classifier(TextClassifier) -> None:
              hint="run the encoder chunk by chunk, carrying the state, concatenate the outputs, "
              "then self.head(concat_pool(outputs, mask))",
              holds=_chunk_rules(encoder)))
-    lengths = (10, 7, 3)
-    padded = ids.clone()
-    mask = torch.arange(_T) < torch.tensor(lengths)[:, None]
-    padded[~mask] = 1
-    with torch.no_grad():
-        alone = model.head(torch.cat([_pool_full(encoder.full(padded[b:b + 1, :n]))
-                                      for b, n in enumerate(lengths)]))
-        unmasked = head(encoder.full(padded))
-    run(Case(f"{_TC_WHERE}.eval()(ids ({_B}, {_T}) with {', '.join(map(str, lengths))} real "
-             "tokens and padding (id 1) on the right, mask)", forward, (padded, mask),
-             want=alone, atol=1e-5, rtol=1e-4, what="logits vs each row alone without its padding",
+    unmasked = stored["unmasked"]
+    run(Case(f"{_TC_WHERE}.eval()(ids ({_B}, {_T}) with {', '.join(map(str, _LENGTHS))} real "
+             "tokens and padding (id 1) on the right, mask)", forward,
+             (stored["padded_ids"], stored["mask"]), want=stored["padded"], atol=1e-5, rtol=1e-4,
+             what="logits vs the solution's (the padding left out)",
              bugs=[Bug("the padding was pooled: pass the mask to concat_pool (concat_pool(outputs, "
                        "mask))", like=lambda *_: unmasked)],
              hint="pool with concat_pool(outputs, mask) over the outputs of all the chunks"))
     with torch.enable_grad():
-        _check_gradient(model, encoder, ids, every, forward)
+        _check_gradient(model, encoder, ids, every, forward, stored)
     model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(9)
-        want_train = head(encoder.full(ids)).detach()
     run(Case(f"{_TC_WHERE}.train()(ids ({_B}, {_T}), mask all True) under torch.manual_seed(9)",
-             _seeded(forward, 9), (ids, every), want=want_train, atol=1e-5, rtol=1e-4,
-             what="logits vs the head (train mode, same seed) on one nn.LSTM pass",
+             _seeded(forward, 9), (ids, every), want=stored["train"], atol=1e-5, rtol=1e-4,
+             what="logits in train mode vs the solution's under the same seed",
              hint="in train mode too: the chunks, concat_pool, then self.head, with no switch to "
              "eval mode and no torch.no_grad inside forward"))
 
 
-def _check_gradient(model, encoder: _Encoder, ids, mask, forward) -> None:
-    """BPT3C keeps the graph across chunks: the gradient equals autograd's through one pass."""
-    labels = torch.tensor([0, 2, 1])
+def _check_gradient(model, encoder: _Encoder, ids, mask, forward, stored) -> None:
+    """BPT3C keeps the graph across chunks: the gradient equals the solution's, which flows
+    through every chunk as one pass does."""
+    labels = torch.tensor(_TC_LABELS)
     where = f"{_TC_WHERE}.eval(): F.cross_entropy(model(ids ({_B}, {_T}), mask), labels)"
-    params = [encoder.embed.weight, *encoder.lstm.parameters()]
-    want_loss = F.cross_entropy(model.head(_pool_full(encoder.full(ids))), labels)
-    want = torch.autograd.grad(want_loss, params)
     for p in (*model.parameters(), *encoder.parameters()):
         p.grad = None
     logits = call(forward, ids, mask, where=f"{where}: the forward")
@@ -1042,22 +1141,29 @@ def _check_gradient(model, encoder: _Encoder, ids, mask, forward) -> None:
     else:
         hint = "the gradient must flow through every chunk and the pooling, as in one pass"
     rows = torch.unique(ids[:, :_BPTT])
-    expect_close(dense_grad(encoder.embed.weight)[rows], want[0][rows],
+    expect_close(dense_grad(encoder.embed.weight)[rows], stored["grad.embed.weight"][rows],
                  f"{where}: gradient w.r.t. the embedding rows of the first chunk's tokens "
-                 f"(ids {rows.tolist()}, which occur only in the first chunk), vs autograd "
-                 "through one nn.LSTM pass", hint, atol=1e-5, rtol=1e-4)
-    for (name, p), g in zip([("embed.weight", encoder.embed.weight),
-                             *(("lstm." + n, q) for n, q in encoder.lstm.named_parameters())],
-                            want):
-        expect_close(dense_grad(p), g, f"{where}: gradient w.r.t. encoder.{name}, vs autograd "
-                     "through one nn.LSTM pass", hint, atol=1e-5, rtol=1e-4)
+                 f"(ids {rows.tolist()}, which occur only in the first chunk), vs the solution's",
+                 hint, atol=1e-5, rtol=1e-4)
+    for name, p in encoder.named_parameters():
+        expect_close(dense_grad(p), stored[f"grad.{name}"], f"{where}: gradient w.r.t. "
+                     f"encoder.{name}, vs the solution's", hint, atol=1e-5, rtol=1e-4)
     for p in (*model.parameters(), *encoder.parameters()):
         p.grad = None
 
 
 @one_thread()
-def check_classifier(ClassifierHead, TextClassifier) -> None:
-    """The head vs an nn.Sequential holding its weights (eval, and train with one seed); the
-    classifier on an nn.LSTM stand-in encoder: BPT3C chunks and states, padding, gradient."""
+def check_classifier(ClassifierHead, TextClassifier) -> None:  # noqa: N803
+    """The head and the classifier (on an nn.LSTM stand-in encoder) with fixed weights vs the
+    solution's outputs: eval, and train with one seed; BPT3C chunks and states, padding,
+    gradient."""
     _check_head(ClassifierHead)
     _check_text_classifier(TextClassifier)
+
+
+PROBES = {
+    "stlr": Probe(("stlr",), _probe_stlr),
+    "concat_pool": Probe(("concat_pool",), _probe_concat_pool),
+    "head": Probe(("ClassifierHead",), _probe_head),
+    "text_classifier": Probe(("TextClassifier", "concat_pool"), _probe_text_classifier),
+}

@@ -4,13 +4,15 @@ One check per exercise. Each calls the learner's code on small fixed inputs (its
 under a fixed global seed, inside `torch.random.fork_rng`) and raises `AssertionError`
 naming the function or class, what was expected, what was got and the likely bug. A passing
 check returns None. No check holds an answer: the expected values are torch.nn's
-(`nn.LSTM` loaded with the learner's weights, `F.embedding`, `F.linear`, `F.mse_loss`),
-properties that pin the answer down, or statistics within 5 standard errors.
+(`nn.LSTM` loaded with the learner's weights, `F.embedding`, `F.linear`), the solution's
+outputs on the same fixed inputs, stored by `course release` (`PROBES`: batchify,
+lm_windows, AWDLSTM in eval with fixed weights, ar_tar and its parts), properties that pin
+the answer down, or statistics within 5 standard errors.
 
     check_lm_batches(batchify, bptt_lengths, lm_windows, detach)
-        batchify and lm_windows on streams whose ids name their positions (rows are
-        contiguous pieces of the stream; windows follow each other, targets are the next
-        token, the last window is cut to fit); bptt_lengths: the windows cover
+        batchify and lm_windows on streams whose ids name their positions vs the
+        solution's rows and windows (the messages say which piece of the stream was
+        expected, read off the stored ids); bptt_lengths: the windows cover
         n_columns - 1 positions, none below min_len; with std=0 every window is bptt or
         bptt / 2 and the bptt / 2 share is 1 - p_full, with std=5 the lengths spread 5
         around bptt (within 5 standard errors); the generator alone decides; detach: the
@@ -23,13 +25,14 @@ properties that pin the answer down, or statistics within 5 standard errors.
         names and its parameters as they were, its mask is read off the exact zeros of
         weight_hh_l0's gradient and its output is nn.LSTM's run with that dropped matrix
     check_language_model(AWDLSTM, LanguageModel, ar_tar)
-        AWDLSTM in eval vs a stack of nn.LSTM layers loaded from its state_dict (with and
-        without a state passed in); in training each dropout alone, read off every layer's
-        input and output (forward hooks on self.layers): embedding dropout and input
-        dropout on layer 0's input, locked dropout between the layers and not after the
-        last, every layer nn.LSTM with its reconstructed dropped matrix; LanguageModel: the
-        decoder's weight IS the embedding's Parameter, logits vs F.linear(dropped, W, b),
-        output dropout locked over time; ar_tar vs F.mse_loss
+        AWDLSTM in eval with fixed weights vs the solution's outputs (with and without a
+        state passed in); in training each dropout alone, read off every layer's input and
+        output (forward hooks on self.layers): embedding dropout and input dropout on layer
+        0's input, locked dropout between the layers and not after the last, every layer
+        nn.LSTM (loaded with its weights) on its own input, with its reconstructed dropped
+        matrix; LanguageModel: the decoder's weight IS the embedding's Parameter, raw and
+        hidden vs the encoder's own output, logits vs F.linear(dropped, W, b), output dropout
+        locked over time; ar_tar vs the solution's on fixed inputs
 
 AWDLSTM runs the learner's embedding_dropout, LockedDropout and WeightDropLSTM, so
 check_language_model also runs exercise 2's code; its messages say so where check_dropout
@@ -50,6 +53,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from ... import expected
+from ...expected import Probe
 from .._common import (
     FLOATS,
     Bug,
@@ -108,9 +113,24 @@ _STRIDED = ("rows laid out wrongly: row b holds ids[b], ids[b + batch_size], ...
             "ids[b*L:(b+1)*L]: ids[:L * batch_size].view(batch_size, L)")
 
 
-def _batchify_case(batchify, ids: torch.Tensor, B: int, what: str) -> Case:
-    L = len(ids) // B
-    wrong = lambda out: [b for b in range(B) if not torch.equal(out[b], ids[b * L:(b + 1) * L])]
+def _batchify_inputs() -> list[tuple[str, torch.Tensor, int, str]]:
+    """(name, ids, batch_size, how the message describes the ids) of each case."""
+    return [("s23", _stream(23), 4, "ids 100..122 (23 tokens)"),
+            ("r37", torch.randint(0, 50, (37,), generator=gen(1)), 3, "37 random ids"),
+            ("s24", _stream(24), 4, "ids 100..123 (24 tokens)"),
+            ("s9", _stream(9), 1, "ids 100..108 (9 tokens)")]
+
+
+def _probe_batchify(batchify) -> dict[str, Any]:
+    out = {}
+    for name, ids, B, _ in _batchify_inputs():
+        out.update({f"{name}.ids": ids, f"{name}.rows": batchify(ids.clone(), B)})
+    return out
+
+
+def _batchify_case(batchify, ids: torch.Tensor, B: int, what: str, want: torch.Tensor) -> Case:
+    L = want.shape[1]
+    wrong = lambda out: [b for b in range(B) if not torch.equal(out[b], want[b])]
     return Case(
         f"batchify({what}, batch_size={B})", batchify, (ids, B), keeps={"ids": ids},
         call_hint=f"len(ids) = {len(ids)} need not be a multiple of batch_size = {B}: drop the "
@@ -124,19 +144,16 @@ def _batchify_case(batchify, ids: torch.Tensor, B: int, what: str) -> Case:
         holds=[Holds(f"rows vs the pieces ids[b*{L}:(b+1)*{L}]", lambda out, *_: not wrong(out),
                      "row b is the contiguous piece ids[b*L:(b+1)*L] of the stream: "
                      "ids[:L * batch_size].view(batch_size, L)",
-                     expected=lambda out, *_: f"row {wrong(out)[0]} = "
-                     f"{show(ids[wrong(out)[0] * L:(wrong(out)[0] + 1) * L])}",
+                     expected=lambda out, *_: f"row {wrong(out)[0]} = {show(want[wrong(out)[0]])}",
                      got=lambda out, *_: f"row {wrong(out)[0]} = {show(out[wrong(out)[0]])}",
                      bugs=[Bug(_STRIDED, when=lambda out, *_: B > 1 and torch.equal(
                          out, ids[:L * B].view(L, B).t()))])])
 
 
 def _check_batchify(batchify) -> None:
-    run(_batchify_case(batchify, _stream(23), 4, "ids 100..122 (23 tokens)"),
-        _batchify_case(batchify, torch.randint(0, 50, (37,), generator=gen(1)), 3,
-                       "37 random ids"),
-        _batchify_case(batchify, _stream(24), 4, "ids 100..123 (24 tokens)"),
-        _batchify_case(batchify, _stream(9), 1, "ids 100..108 (9 tokens)"))
+    stored = expected.case("ulmfit", "batchify")
+    run(*[_batchify_case(batchify, stored[f"{name}.ids"], B, what, stored[f"{name}.rows"])
+          for name, _, B, what in _batchify_inputs()])
 
 
 def _ints(out: Any) -> bool:
@@ -308,11 +325,31 @@ def _columns(t: torch.Tensor) -> str:
     return f"columns {cols} of rows"
 
 
-# lengths -> the (start, end) input columns of each window of rows with 11 columns
-_WINDOWS = (([4, 3, 5], [(0, 4), (4, 7), (7, 10)]),
-            ([4, 3, 5, 2], [(0, 4), (4, 7), (7, 10)]),
-            ([3, 3], [(0, 3), (3, 6)]),
-            ([12], [(0, 10)]))
+# (rows, columns, lengths) of each case; the windows expected are the solution's, stored
+_WINDOWS = ((2, 11, [4, 3, 5]), (2, 11, [4, 3, 5, 2]), (2, 11, [3, 3]), (2, 11, [12]),
+            (3, 5, [2, 2]))
+
+
+def _probe_windows(lm_windows) -> dict[str, Any]:
+    out = {}
+    for k, (B, L, lengths) in enumerate(_WINDOWS):
+        windows = list(lm_windows(_rows(B, L), list(lengths)))
+        out[f"case{k}.n"] = len(windows)
+        for i, (inputs, targets) in enumerate(windows):
+            out.update({f"case{k}.inputs{i}": inputs, f"case{k}.targets{i}": targets})
+    return out
+
+
+def _stored_windows(k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    stored = expected.case("ulmfit", "windows")
+    return [(stored[f"case{k}.inputs{i}"], stored[f"case{k}.targets{i}"])
+            for i in range(int(stored[f"case{k}.n"]))]
+
+
+def _span(inputs: torch.Tensor) -> tuple[int, int]:
+    """The (start, end) columns of a window of `_rows`, read off its ids."""
+    start = int(inputs[0, 0]) - 100
+    return start, start + inputs.shape[1]
 
 
 def _window_hint(out, i: int, spans, rows) -> str:
@@ -333,8 +370,10 @@ def _window_hint(out, i: int, spans, rows) -> str:
             "to rows.shape[1] - 1 - start columns so that every input has a next token")
 
 
-def _check_windows_case(lm_windows, B: int, L: int, lengths: list[int], spans) -> None:
+def _check_windows_case(lm_windows, B: int, L: int, lengths: list[int],
+                        want: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
     rows = _rows(B, L)
+    spans = [_span(inputs) for inputs, _ in want]
     before = rows.clone()
     where = f"lm_windows(rows {tuple(rows.shape)}, lengths {lengths})"
     out = call(lambda r, ls: list(lm_windows(r, ls)), rows, list(lengths), where=where,
@@ -346,7 +385,7 @@ def _check_windows_case(lm_windows, B: int, L: int, lengths: list[int], spans) -
         expect_true(_tensors(item, 2), f"{where}: window {i}", "yield a pair (inputs, targets) "
                     "of tensors per window", expected="(inputs, targets)",
                     got=f"{type(item).__name__}: {show(item)}")
-    for i, ((inputs, targets), (s, e)) in enumerate(zip(out, spans)):
+    for i, ((inputs, targets), (s, e), (want_in, want_out)) in enumerate(zip(out, spans, want)):
         here = f"{where}: window {i}"
         if inputs.shape != targets.shape:
             hint = ("the last window running past the end: targets shorter than inputs; cut the "
@@ -357,10 +396,10 @@ def _check_windows_case(lm_windows, B: int, L: int, lengths: list[int], spans) -
                     "right")
             fail(f"{here}: targets shape", f"{tuple(inputs.shape)} (the inputs' shape)",
                  str(tuple(targets.shape)), hint)
-        if not (inputs.shape == (B, e - s) and torch.equal(inputs, rows[:, s:e])):
+        if not (inputs.shape == want_in.shape and torch.equal(inputs, want_in)):
             fail(f"{here}: inputs", f"columns {s}..{e - 1} of rows ({e - s})", _columns(inputs),
                  _window_hint(out, i, spans, rows))
-        if not torch.equal(targets, rows[:, s + 1:e + 1]):
+        if not torch.equal(targets, want_out):
             hint = ("targets equal inputs: not shifted; the target of each position is the next "
                     "token, rows[:, start + 1:start + 1 + t]" if torch.equal(targets, inputs)
                     else "targets are the inputs shifted one to the LEFT in the stream: the next "
@@ -380,9 +419,8 @@ def _check_windows_case(lm_windows, B: int, L: int, lengths: list[int], spans) -
 
 
 def _check_windows(lm_windows) -> None:
-    for lengths, spans in _WINDOWS:
-        _check_windows_case(lm_windows, 2, 11, lengths, spans)
-    _check_windows_case(lm_windows, 3, 5, [2, 2], [(0, 2), (2, 4)])
+    for k, (B, L, lengths) in enumerate(_WINDOWS):
+        _check_windows_case(lm_windows, B, L, list(lengths), _stored_windows(k))
 
 
 def _state_problem(got: Any, given: Any, path: str) -> tuple[str, str, str, str] | None:
@@ -925,13 +963,34 @@ def _stack(model: nn.Module, n_layers: int) -> list[nn.LSTM]:
     return [_reference_lstm(state, f"layers.{i}.lstm.") for i in range(n_layers)]
 
 
-def _run_stack(stack: list[nn.LSTM], x: torch.Tensor, hidden=None):
-    """The output and the (h, c) states of nn.LSTM layers one after the other."""
-    states = []
-    for i, lstm in enumerate(stack):
-        x, h, c = _run_lstm(lstm, x, None if hidden is None else hidden[i])
-        states.append((h, c))
-    return x, states
+_AWD_PS = {"embed_p": 0.1, "input_p": 0.3, "hidden_p": 0.3, "weight_p": 0.3}
+
+
+def _awd_weights(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Deterministic weights for an AWDLSTM's state, by name: N(0, 0.3^2) entries."""
+    g = gen(84)
+    return {name: (0.3 * torch.randn(state[name].shape, generator=g)).to(state[name].dtype)
+            for name in sorted(state)}
+
+
+def _probe_awd(AWDLSTM) -> dict[str, Any]:  # noqa: N803
+    """The solution's AWDLSTM in eval, with fixed weights, with and without a state passed in."""
+    model = AWDLSTM(_V, _E, _H, n_layers=3, pad_id=_PAD, **_AWD_PS)
+    weights = _awd_weights(model.state_dict())
+    model.load_state_dict(weights)
+    model.eval()
+    ids, hidden0 = _awd_ids(), _state(3, 3, 86)
+    out = {"ids": ids, **{f"w.{k}": v for k, v in weights.items()}}
+    with torch.no_grad():
+        for name, hidden in (("none", None), ("given", hidden0)):
+            output, states = model(ids) if hidden is None else model(ids, hidden)
+            out[f"{name}.output"] = output
+            for i, (h, c) in enumerate(states):
+                out.update({f"{name}.h{i}": h, f"{name}.c{i}": c})
+            if hidden is not None:
+                for i, (h, c) in enumerate(hidden):
+                    out.update({f"{name}.h0_{i}": h, f"{name}.c0_{i}": c})
+    return out
 
 
 def _awd_result(value: Any, where: str, B: int, T: int, n_layers: int) -> tuple:
@@ -979,33 +1038,37 @@ def _state(n_layers: int, B: int, seed: int) -> list[tuple[torch.Tensor, torch.T
 
 
 def _check_awd_eval(AWDLSTM) -> None:  # noqa: N803
-    model, where0 = _awd(AWDLSTM, embed_p=0.1, input_p=0.3, hidden_p=0.3, weight_p=0.3)
-    stack = _stack(model, 3)
-    ids = _awd_ids()
+    stored = expected.case("ulmfit", "awd")
+    model, where0 = _awd(AWDLSTM, **_AWD_PS)
+    with torch.no_grad():
+        model.load_state_dict({k[2:]: v for k, v in stored.items() if k.startswith("w.")})
+    ids = stored["ids"]
     weight = model.embed.weight
-    hidden0 = _state(3, 3, 86)
+    hidden0 = [(stored[f"given.h0_{i}"], stored[f"given.c0_{i}"]) for i in range(3)]
+    ignored = stored["none.output"]
     model.eval()
     try:
-        for hidden, what in ((None, "ids (3, 8)"), (hidden0, "ids (3, 8), hidden")):
-            where = f"{where0}.eval()({what})"
+        for name, hidden, what in (("none", None, "ids (3, 8)"),
+                                   ("given", hidden0, "ids (3, 8), hidden")):
+            where = f"{where0}.eval()({what}) (fixed weights)"
             args = (ids,) if hidden is None else (ids, hidden)
             with torch.enable_grad():
                 value = call(_seeded(model, 7), *args, where=where)
             out, states = _awd_result(value, where, 3, 8, 3)
-            want, want_states = _run_stack(stack, F.embedding(ids, weight.detach()), hidden)
+            want = stored[f"{name}.output"]
+            want_states = [(stored[f"{name}.h{i}"], stored[f"{name}.c{i}"]) for i in range(3)]
 
             def hint(hidden=hidden, out=out, args=args, where=where) -> str:
                 again = call(_seeded(model, 8), *args, where=where)[0]
                 if not close(out, again, atol=0, rtol=0):
                     return ("still dropping in eval: pass self.training to embedding_dropout "
                             "(its dropouts are off in eval)" + _EX2)
-                if hidden is not None and close(out, _run_stack(
-                        stack, F.embedding(ids, weight.detach()))[0]):
+                if hidden is not None and close(out, ignored):
                     return ("hidden state ignored: the layers ran without the given state; "
                             "give layer i its state, layer(x, hidden[i])")
                 return ("in eval AWDLSTM is the embedding lookup followed by the layers' "
                         "nn.LSTMs, each reading the last one's output" + _EX2)
-            here = f"{where} vs nn.LSTM layers loaded from its state_dict, on F.embedding(ids)"
+            here = f"{where} vs the solution's"
             if not close(out, want):
                 expect_close(out, want, f"{here}: output", hint(), atol=1e-5, rtol=1e-4)
             for i, (got, expect) in enumerate(zip(states, want_states)):
@@ -1076,6 +1139,24 @@ def _tapped_run(AWDLSTM, seed: int, backward: bool = False, **ps: float):  # noq
     return model, where, ids, out, [(x.detach(), o[0].detach()) for x, o in seen]
 
 
+def _undropped_layers(model: nn.Module, where: str, out: torch.Tensor, seen: list,
+                      hint: str) -> None:
+    """No dropout past layer 0's input: each layer is nn.LSTM (loaded with its weights) on
+    its input, reads what the layer before returned, and the output is the last layer's."""
+    stack = _stack(model, len(seen))
+    for i, (x, got) in enumerate(seen):
+        if i > 0 and not close(x, seen[i - 1][1], atol=0, rtol=0):
+            expect_close(x, seen[i - 1][1], f"{where}: the input of layers[{i}] vs the output "
+                         f"of layers[{i - 1}]", hint, atol=0, rtol=0)
+        want = _run_lstm(stack[i], x, None)[0]
+        if not close(got, want):
+            expect_close(got, want, f"{where}: layers[{i}] output vs nn.LSTM with its weights "
+                         "on its input", hint, atol=1e-5, rtol=1e-4)
+    if not close(out, seen[-1][1], atol=0, rtol=0):
+        expect_close(out, seen[-1][1], f"{where}: output vs what the last layer returned", hint,
+                     atol=0, rtol=0)
+
+
 def _check_awd_training(AWDLSTM) -> None:  # noqa: N803
     # embedding dropout alone: layer 0 reads whole words of embed.weight, dropped per type
     model, where, ids, out, seen = _tapped_run(AWDLSTM, 11, embed_p=0.5)
@@ -1090,11 +1171,9 @@ def _check_awd_training(AWDLSTM) -> None:  # noqa: N803
         fail(f"{where}: the input of layers[0] (the embedding after embedding dropout)", *found[:2],
              "layer 0's input has the pattern of locked dropout (one mask per sequence and "
              "feature): embed_p and input_p swapped?" if locked else found[2] + _EX2)
-    want = _run_stack(_stack(model, 3), seen[0][0])[0]
-    if not close(out, want):
-        expect_close(out, want, f"{where}: output vs nn.LSTM layers on layer 0's input",
-                     "with only embed_p set nothing else drops: input_p, hidden_p and weight_p "
-                     "go to their own dropouts", atol=1e-5, rtol=1e-4)
+    _undropped_layers(model, where, out, seen,
+                      "with only embed_p set nothing else drops: input_p, hidden_p and weight_p "
+                      "go to their own dropouts")
     # input dropout alone: one (B, 1, E) mask on the embedding
     model, where, ids, out, seen = _tapped_run(AWDLSTM, 12, input_p=0.5)
     base = F.embedding(ids, model.embed.weight.detach())
@@ -1180,20 +1259,21 @@ def _check_language_model(AWDLSTM, LanguageModel) -> None:  # noqa: N803
     expect_true(isinstance(bias, nn.Parameter) and tuple(bias.shape) == (_V,),
                 f"{where0}: self.decoder.bias", "the decoder keeps a bias of its own "
                 "(nn.Linear's default bias=True)", expected=f"a Parameter ({_V},)", got=show(bias))
-    stack = _stack(encoder, 2)
     ids = _awd_ids()
     hidden0 = _state(2, 3, 87)
-    base = F.embedding(ids, embed.detach())
-    raw_want, states_want = _run_stack(stack, base, hidden0)
     lm.eval()
     try:
+        with torch.no_grad():  # the encoder checked above, run on its own
+            raw_want, states_want = _seeded(encoder, 9)(ids, hidden0)
+            raw_alone = _seeded(encoder, 9)(ids)[0]
         where = f"{where0}.eval()(ids (3, 8), hidden)"
         logits, hidden, raw, dropped = _lm_result(call(_seeded(lm, 9), ids, hidden0, where=where),
                                                   where)
         if not close(raw, raw_want):
-            expect_close(raw, raw_want, f"{where}: raw vs nn.LSTM layers on F.embedding(ids)",
+            expect_close(raw, raw_want, f"{where}: raw vs the encoder's own output, "
+                         "encoder(ids, hidden)",
                          "LanguageModel ignores hidden: pass it on, self.encoder(ids, hidden)"
-                         if close(raw, _run_stack(stack, base)[0]) else
+                         if close(raw, raw_alone) else
                          "raw is the encoder's output, self.encoder(ids, hidden)[0]",
                          atol=1e-5, rtol=1e-4)
         for i, (got, expect) in enumerate(zip(hidden, states_want)):
@@ -1211,8 +1291,13 @@ def _check_language_model(AWDLSTM, LanguageModel) -> None:  # noqa: N803
     where = f"{where0}(ids (3, 8)) in training (the encoder's dropouts 0)"
     with torch.enable_grad():
         logits, hidden, raw, dropped = _lm_result(call(_seeded(lm, 10), ids, where=where), where)
-    raw_want = _run_stack(stack, base)[0]
-    expect_close(raw, raw_want, f"{where}: raw vs nn.LSTM layers on F.embedding(ids)",
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            raw_want = _seeded(encoder, 10)(ids)[0]
+    finally:
+        encoder.train()
+    expect_close(raw, raw_want, f"{where}: raw vs the encoder's own output, encoder(ids)",
                  "raw is the encoder's output, before the output dropout", atol=1e-5, rtol=1e-4)
     expect_true(not close(dropped, raw), f"{where}: dropped vs raw",
                 "no output dropout: dropped = self.output_drop(raw), a LockedDropout(output_p)",
@@ -1250,47 +1335,66 @@ def _lm_result(value: Any, where: str) -> tuple:
     return logits, hidden, raw, dropped
 
 
-def _ar_tar_bugs() -> list[Bug]:
-    ms = lambda t: t.pow(2).mean()
-    tar = lambda r: ms(r[:, 1:] - r[:, :-1])
+_AR_TAR_ARGS = {"default": None, "given": (0.5, 3.0)}
+
+
+def _ar_tar_inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.randn(3, 7, 5, generator=gen(90)), torch.randn(3, 7, 5, generator=gen(91)))
+
+
+def _probe_ar_tar(ar_tar) -> dict[str, Any]:
+    """The solution's term on fixed (raw, dropped): with the defaults and with (alpha, beta) =
+    (0.5, 3.0); and its parts, AR and TAR alone (alpha or beta 0), also on the wrong tensor
+    (AR of raw, TAR of dropped), which the diagnoses combine."""
+    raw, dropped = _ar_tar_inputs()
+    with torch.no_grad():
+        return {"raw": raw, "dropped": dropped, "default": ar_tar(raw, dropped),
+                "given": ar_tar(raw, dropped, alpha=0.5, beta=3.0),
+                "ar": ar_tar(raw, dropped, alpha=1.0, beta=0.0),
+                "tar": ar_tar(raw, dropped, alpha=0.0, beta=1.0),
+                "ar_of_raw": ar_tar(raw, raw, alpha=1.0, beta=0.0),
+                "tar_of_dropped": ar_tar(dropped, dropped, alpha=0.0, beta=1.0)}
+
+
+def _ar_tar_bugs(stored: dict[str, torch.Tensor]) -> list[Bug]:
+    """Wrong terms, each the stored parts (the solution's AR and TAR) with one part wrong."""
+    ar, tar = stored["ar"], stored["tar"]
+    step = lambda r, dim: r.diff(dim=dim)  # noqa: E731 (differences along one axis)
     return [
         Bug("AR on raw instead of dropped: AR penalises what the decoder reads, dropped; TAR the "
-            "raw output", like=lambda raw, d, a, b: a * ms(raw) + b * tar(raw)),
+            "raw output", like=lambda raw, d, a, b: a * stored["ar_of_raw"] + b * tar),
         Bug("TAR on dropped instead of raw: TAR (temporal slowness) is on the raw last-layer "
-            "output", like=lambda raw, d, a, b: a * ms(d) + b * tar(d)),
+            "output", like=lambda raw, d, a, b: a * ar + b * stored["tar_of_dropped"]),
         Bug("TAR over the batch axis: the difference between consecutive TIME steps, "
             "raw[:, 1:] - raw[:, :-1] (dim 1)",
-            like=lambda raw, d, a, b: a * ms(d) + b * ms(raw[1:] - raw[:-1])),
+            like=lambda raw, d, a, b: a * ar + b * step(raw, 0).pow(2).mean()),
         Bug("TAR without the square: mean((raw[:, 1:] - raw[:, :-1]) ** 2)",
-            like=lambda raw, d, a, b: a * ms(d) + b * (raw[:, 1:] - raw[:, :-1]).mean()),
+            like=lambda raw, d, a, b: a * ar + b * step(raw, 1).mean()),
         Bug("TAR without the square: mean((raw[:, 1:] - raw[:, :-1]) ** 2), not of the absolute "
-            "values", like=lambda raw, d, a, b: a * ms(d) + b * (raw[:, 1:] - raw[:, :-1])
-            .abs().mean()),
+            "values", like=lambda raw, d, a, b: a * ar + b * step(raw, 1).abs().mean()),
         Bug("AR without the square: mean(dropped ** 2)",
-            like=lambda raw, d, a, b: a * d.mean() + b * tar(raw)),
+            like=lambda raw, d, a, b: a * d.mean() + b * tar),
         Bug("sums instead of means: AR and TAR are means over every entry",
-            like=lambda raw, d, a, b: a * d.pow(2).sum() + b * (raw[:, 1:] - raw[:, :-1])
-            .pow(2).sum()),
+            like=lambda raw, d, a, b: a * ar * d.numel() + b * tar * step(raw, 1).numel()),
         Bug("alpha and beta swapped: alpha scales AR, beta TAR",
-            like=lambda raw, d, a, b: b * ms(d) + a * tar(raw)),
+            like=lambda raw, d, a, b: b * ar + a * tar),
     ]
 
 
-def _ar_tar_case(ar_tar, raw, dropped, alpha: float | None, beta: float | None) -> Case:
-    kwargs = {} if alpha is None else {"alpha": alpha, "beta": beta}
-    a, b = (2.0, 1.0) if alpha is None else (alpha, beta)
-    extra = "" if alpha is None else f", alpha={alpha}, beta={beta}"
-    wrapped = lambda raw, d, *_, **kw: ar_tar(raw, d, **kw)
+def _ar_tar_case(ar_tar, stored: dict[str, torch.Tensor], raw, dropped, name: str) -> Case:
+    given = _AR_TAR_ARGS[name]
+    kwargs = {} if given is None else {"alpha": given[0], "beta": given[1]}
+    a, b = (2.0, 1.0) if given is None else given
+    extra = "" if given is None else f", alpha={a}, beta={b}"
+    wrapped = lambda raw, d, *_, **kw: ar_tar(raw, d, **kw)  # noqa: E731
     return Case(f"ar_tar(raw (3, 7, 5), dropped (3, 7, 5){extra})", wrapped,
                 (raw, dropped, a, b), kwargs, keeps={"raw": raw, "dropped": dropped},
                 call_hint="ar_tar(raw, dropped, alpha=2.0, beta=1.0)",
                 out=Out(dtype=FLOATS, shape=(), finite=True,
                         hint="return the loss term as a 0-d tensor",
                         shape_hint="a scalar: means over every entry"),
-                want=lambda raw, d, *_, **__: a * F.mse_loss(d, torch.zeros_like(d))
-                + b * F.mse_loss(raw[:, 1:], raw[:, :-1]), atol=1e-5, rtol=1e-4,
-                what="vs alpha * F.mse_loss(dropped, 0) + beta * F.mse_loss(raw[:, 1:], "
-                "raw[:, :-1])", bugs=_ar_tar_bugs(),
+                want=stored[name], atol=1e-5, rtol=1e-4, what="vs the solution's",
+                bugs=_ar_tar_bugs(stored),
                 hint="alpha * mean(dropped ** 2) + beta * mean((raw[:, 1:] - raw[:, :-1]) ** 2)",
                 holds=[Holds("the result", lambda out, *_: out.requires_grad,
                              "keep the loss term in the autograd graph (no .item(), no "
@@ -1299,11 +1403,11 @@ def _ar_tar_case(ar_tar, raw, dropped, alpha: float | None, beta: float | None) 
 
 
 def _check_ar_tar(ar_tar) -> None:
+    stored = expected.case("ulmfit", "ar_tar")
     with torch.enable_grad():
-        raw = torch.randn(3, 7, 5, generator=gen(90)).requires_grad_()
-        dropped = torch.randn(3, 7, 5, generator=gen(91)).requires_grad_()
-        run(_ar_tar_case(ar_tar, raw, dropped, None, None),
-            _ar_tar_case(ar_tar, raw, dropped, 0.5, 3.0))
+        raw = stored["raw"].requires_grad_()
+        dropped = stored["dropped"].requires_grad_()
+        run(*[_ar_tar_case(ar_tar, stored, raw, dropped, name) for name in _AR_TAR_ARGS])
 
 
 @one_thread()
@@ -1314,3 +1418,11 @@ def check_language_model(AWDLSTM, LanguageModel, ar_tar) -> None:  # noqa: N803
     _check_awd_training(AWDLSTM)
     _check_language_model(AWDLSTM, LanguageModel)
     _check_ar_tar(ar_tar)
+
+
+PROBES = {
+    "batchify": Probe(("batchify",), _probe_batchify),
+    "windows": Probe(("lm_windows",), _probe_windows),
+    "awd": Probe(("AWDLSTM",), _probe_awd),
+    "ar_tar": Probe(("ar_tar",), _probe_ar_tar),
+}

@@ -58,6 +58,31 @@ _STLR = [
     _m("stlr", "paper_denominator",
        _stlr(_OK_CUT, "t / cut", "max(0.0, 1 - (t - cut) / (cut * (1 / cut_frac - 1)))")),
     _m("stlr", "peak_from_ratio", _stlr("max(1, math.floor(T / ratio))", "t / cut", _OK_DOWN)),
+    # the shortcut: torch's one-cycle schedule (linear, no final division) read off a dummy
+    # optimiser, instead of Eq. 3
+    _m("stlr", "one_cycle_lr", """
+        def stlr(t, T, cut_frac=0.1, ratio=32):
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            sched = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=1.0, total_steps=T + 1, pct_start=cut_frac, anneal_strategy="linear",
+                div_factor=ratio, final_div_factor=1.0, cycle_momentum=False)
+            for _ in range(min(t, T)):
+                opt.step()
+                sched.step()
+            return opt.param_groups[0]["lr"]
+    """),
+    _m("stlr", "cyclic_lr", """
+        def stlr(t, T, cut_frac=0.1, ratio=32):
+            cut = max(1, math.floor(T * cut_frac))
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            sched = torch.optim.lr_scheduler.CyclicLR(
+                opt, base_lr=1 / ratio, max_lr=1.0, step_size_up=cut, step_size_down=T - cut,
+                cycle_momentum=False)
+            for _ in range(min(t, T)):
+                opt.step()
+                sched.step()
+            return opt.param_groups[0]["lr"]
+    """),
 ]
 
 
@@ -366,6 +391,8 @@ DIAGNOSES = {
     "stlr/not_clamped": "not clamped after T",
     "stlr/paper_denominator": "equals T - cut only when T * cut_frac is a whole number",
     "stlr/peak_from_ratio": "the peak (multiplier 1) is at t = 3, not at cut",
+    "stlr/one_cycle_lr": "your code calls OneCycleLR.__init__",
+    "stlr/cyclic_lr": "your code calls CyclicLR.__init__",
     "discriminative/k_from_bottom": "groups reversed",
     "discriminative/factor_multiplied": "factor multiplied instead of divided",
     "discriminative/tied_twice": "the tied embedding in two groups",
