@@ -118,7 +118,8 @@ def test_transformers_collator_meets_the_masking_rates(p):
 
 
 def test_decay_rule_is_transformers_trainers():
-    """The check's rule by module type exempts what transformers' Trainer exempts."""
+    """The check's rule (trainer_pt_utils.get_parameter_names with nn.LayerNorm and 'bias')
+    exempts what transformers' Trainer.get_decay_parameter_names exempts."""
     from transformers import Trainer
 
     model = checks._tiny()
@@ -151,3 +152,22 @@ def test_mean_pool_of_minilm_is_the_sentence_embedding_exactly(solution):
     hidden, mask = checks._minilm_hidden()
     pooled = torch.nn.functional.normalize(solution["mean_pool"](hidden, mask), dim=-1)
     assert (pooled - checks._st_embeddings()).abs().max() < 1e-6
+
+
+def test_the_refused_decay_rule_would_pass_without_the_guard(solution):
+    """param_groups built from the Trainer's own decay names is the answer: without the guard
+    the check could not tell it from one; with it, it is refused, and the library is restored."""
+    from transformers import Trainer
+
+    from tests.mutants import apply
+    from tests.mutants.bert.training import MUTANTS
+
+    (mutant,) = [m for m in MUTANTS if m.id == "optimizer/groups_from_trainer"]
+    param_groups = apply(mutant, solution)["param_groups"]
+    model = checks._tiny()
+    got = [[id(p) for p in g["params"]] for g in param_groups(model, 0.3)]
+    want = [[id(p) for p in g["params"]] for g in solution["param_groups"](model, 0.3)]
+    assert [sorted(g) for g in got] == [sorted(g) for g in want]
+    with pytest.raises(AssertionError, match="your code calls Trainer.get_decay_parameter_names"):
+        checks.check_optimizer(param_groups, solution["warmup_linear"])
+    assert Trainer.get_decay_parameter_names(None, model)  # restored

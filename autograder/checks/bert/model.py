@@ -371,7 +371,7 @@ def check_embeddings(BertEmbeddings) -> None:  # noqa: N803 (the learner's class
         "row gets no gradient", expected=3,
         got=lambda m: show(getattr(m.word_embeddings, "padding_idx", None)))])
     ids, types = _embedding_inputs()
-    T = ids.shape[1]
+    T = ids.size(1)  # the positions
     ref = _small_embeddings()
     want = _hf_emb(ref, ids, types)
     eps_variant = lambda *_: _hf_emb(_small_embeddings(1e-5), ids, types)
@@ -552,7 +552,7 @@ def _check_padding(fwd, H: int) -> None:
                 hint=_MASK_HINT)
     more = _pad_more(ids, types, mask)
     out2 = call(fwd, *more, where=where)
-    T = ids.shape[1]
+    T = ids.size(1)  # the real positions
     examine(f"{where} with 5 more padding tokens per row: the real tokens",
             out2[:, :T][real] if isinstance(out2, torch.Tensor) and out2.ndim == 3 else out2,
             want=out[real], atol=ATOL, rtol=RTOL,

@@ -14,8 +14,9 @@ MiniLM's `BertTokenizerFast` (`_reference.tokenizer()`, the Rust `tokenizers` li
         padding="longest" / "max_length" (and another pad id).
     check_token_labels(encode_words, align_labels, word_predictions)
         against `tokenizer()(words, is_split_into_words=True, truncation=True,
-        max_length=L)` on WNUT tweets: its input_ids, word_ids() and word_to_tokens();
-        then labels aligned and read back, scored by seqeval.
+        max_length=L)` on WNUT tweets: its input_ids and word_ids(); the aligned labels and
+        the word-level predictions vs the solution's on the library's word_ids(), stored by
+        `course release` (`PROBES`); then labels aligned and read back, scored by seqeval.
 
 Diagnoses come from the same library with one setting changed (no lowercasing, accents
 kept, a whitespace pre-tokenizer, truncation="only_second", the Python tokenizer's
@@ -33,6 +34,8 @@ from typing import Any
 
 import torch
 
+from ... import expected
+from ...expected import Probe
 from .._common import Bug, Out, call, diagnose, fail, gen, show
 from . import _reference as _R
 
@@ -458,11 +461,11 @@ def _legacy_cut(a: list[int], b: list[int], budget: int, strategy: str) -> tuple
     """The Python tokenizer's truncate_sequences(a, b, strategy) down to `budget` tokens."""
     remove = len(a) + len(b) - budget
     if remove <= 0:
-        return list(a), list(b)
+        return [*a], [*b]
     with _R._quiet():
         a, b, _ = _legacy().truncate_sequences(list(a), list(b), num_tokens_to_remove=remove,
                                                truncation_strategy=strategy)
-    return list(a), list(b)
+    return [*a], [*b]
 
 
 def _legacy_ids(a: list[int], b: list[int] | None, max_length: int, strategy: str) -> list[int]:
@@ -882,6 +885,51 @@ def _prediction_bugs(spans: list, n_words: int) -> list[Bug]:
     ]
 
 
+def _label_cases() -> list[tuple[int, int | None]]:
+    """(tweet, max_length) of each case: each tweet whole, then cut inside an entity word."""
+    return [(k, L) for k in _tweets() for L in (None, _cut_inside_a_word(k))]
+
+
+_NONE = -(2 ** 40)  # None in a stored list of ints (a label may be -100)
+
+
+def _with_none(values: Sequence[Any]) -> torch.Tensor:
+    """A list of ints and Nones as a stored field."""
+    return torch.tensor([_NONE if v is None else int(v) for v in values], dtype=torch.long)
+
+
+def _without_none(field: torch.Tensor) -> list[int | None]:
+    return [None if v == _NONE else v for v in field.tolist()]
+
+
+def _predictions_input(n_tokens: int) -> list[int]:
+    """A prediction per token, all different: shows which token was read."""
+    return [1000 + p for p in range(n_tokens)]
+
+
+def _probe_token_labels(align_labels, word_predictions) -> dict[str, Any]:
+    out = {}
+    for c, (k, L) in enumerate(_label_cases()):
+        word_ids = _library_words_enc(k, L).word_ids()
+        words, labels = _wnut()[k]
+        preds = _predictions_input(len(word_ids))
+        out.update({f"case{c}.word_ids": _with_none(word_ids),
+                    f"case{c}.aligned": _with_none(align_labels(list(word_ids), list(labels))),
+                    f"case{c}.predictions": _with_none(word_predictions(list(word_ids), preds,
+                                                                        len(words)))})
+    return out
+
+
+def _stored_labels(c: int, word_ids: Sequence[Any]) -> tuple[list, list]:
+    """The solution's aligned labels and word-level predictions of case c (whose word ids
+    must be the library's, as when they were stored)."""
+    stored = expected.case("bert", "token_labels")
+    if _without_none(stored[f"case{c}.word_ids"]) != list(word_ids):
+        raise expected.MissingExpected("the stored token-label cases do not match MiniLM's "
+                                       "tokenizer and WNUT here: run `course release`")
+    return _without_none(stored[f"case{c}.aligned"]), _without_none(stored[f"case{c}.predictions"])
+
+
 def _tags(ids: Sequence[Any]) -> list[str]:
     names = _tag_names()
     return [names[i] if isinstance(i, int) and 0 <= i < len(names) else "O" for i in ids]
@@ -890,8 +938,7 @@ def _tags(ids: Sequence[Any]) -> list[str]:
 def check_token_labels(encode_words, align_labels, word_predictions) -> None:
     """Word ids, labels on first sub-tokens and word-level predictions == the library's
     word_ids() / word_to_tokens() on WNUT tweets; the round trip scores 1.0 with seqeval."""
-    tweets = _tweets()
-    cases = [(k, L) for k in tweets for L in (None, _cut_inside_a_word(k))]
+    cases = _label_cases()
     # 1. encode_words against the library's input_ids and word_ids()
     specs = []
     for k, L in cases:
@@ -928,14 +975,13 @@ def check_token_labels(encode_words, align_labels, word_predictions) -> None:
                       f"{' '.join(_wnut()[k][0])!r}" + ("" if L is None else f", max_length={L}"),
                       align_labels, (enc.word_ids(), list(_wnut()[k][1]))))
     aligned = [_take(out) for out in _outputs(specs, "align_labels", _ASKS_LABELS)]
-    for (where, _, (word_ids, labels)), (k, L), out in zip(specs, cases, aligned):
+    for c, ((where, _, (word_ids, labels)), (k, L), out) in enumerate(zip(specs, cases, aligned)):
         if not _int_list(out) or len(out) != len(word_ids):
             fail(where, f"a list of {len(word_ids)} ints (one label per token)",
                  f"{type(out).__name__}: {show(out)}",
                  "return one label per token: the word's label or -100")
         spans = _spans(_library_words_enc(k, L), len(labels))
-        first = _first_tokens(spans)
-        want = [labels[first[p]] if p in first else IGNORE for p in range(len(word_ids))]
+        want = _stored_labels(c, word_ids)[0]
         _expect_same(where, list(out), want, _align_bugs(spans, word_ids, tuple(labels)), (),
                      "the word's label on its first sub-token, -100 everywhere else")
     # 3. word_predictions: a prediction per token (all different), read back per word
@@ -943,18 +989,18 @@ def check_token_labels(encode_words, align_labels, word_predictions) -> None:
     for k, L in cases:
         enc = _library_words_enc(k, L)
         n = len(_wnut()[k][0])
-        preds = [1000 + p for p in range(len(enc["input_ids"]))]  # shows which token was read
+        preds = _predictions_input(len(enc["input_ids"]))
         specs.append((f"word_predictions(word_ids, [1000, 1001, ...], n_words={n}) for tweet "
                       f"{' '.join(_wnut()[k][0])!r}" + ("" if L is None else f", max_length={L}"),
                       word_predictions, (enc.word_ids(), preds, n)))
-    for (where, _, (word_ids, preds, n)), (k, L), out in zip(
-            specs, cases, _outputs(specs, "word_predictions", _ASKS_LABELS)):
+    for c, ((where, _, (word_ids, preds, n)), (k, L), out) in enumerate(zip(
+            specs, cases, _outputs(specs, "word_predictions", _ASKS_LABELS))):
         out = _take(out)
         if not isinstance(out, (list, tuple)):
             fail(where, f"a list of {n} predictions", f"{type(out).__name__}: {show(out)}",
                  "return a list with one prediction per word")
         spans = _spans(_library_words_enc(k, L), n)
-        want = [None if s is None else preds[s.start] for s in spans]
+        want = _stored_labels(c, word_ids)[1]
         _expect_same(where, list(out), want, _prediction_bugs(spans, n), (word_ids, preds, n),
                      "word w's prediction is the one at its first sub-token")
     # 4. the round trip: labels aligned, then read back per word, score 1.0 with seqeval
@@ -974,3 +1020,6 @@ def check_token_labels(encode_words, align_labels, word_predictions) -> None:
     if score != 1.0:
         fail("word_predictions(word_ids, align_labels(...)) scored by seqeval's f1_score",
              1.0, score, "the labels read back are not the words' tags")
+
+
+PROBES = {"token_labels": Probe(("align_labels", "word_predictions"), _probe_token_labels)}

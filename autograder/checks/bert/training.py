@@ -17,8 +17,9 @@ likely bug. A passing check returns None.
         SentenceTransformer.encode; the classifier on a stand-in body vs the same Pooling and
         its own head, its gradients vs autograd's through that expression
     check_optimizer(param_groups, warmup_linear)
-        the groups vs the rule by module type (nn.LayerNorm parameters and biases undecayed,
-        the rule of transformers' Trainer); the multiplier vs
+        the groups vs transformers' Trainer's choice of the decayed parameters
+        (trainer_pt_utils.get_parameter_names: nn.LayerNorm parameters and biases undecayed),
+        which the answer must not call itself; the multiplier vs
         transformers.get_linear_schedule_with_warmup at every step; N steps of AdamW +
         LambdaLR(warmup_linear) vs AdamW + get_linear_schedule_with_warmup, to 1e-7
 
@@ -51,6 +52,7 @@ from .._common import (
     examine,
     expect_close,
     expect_true,
+    forbid,
     gen,
     one_thread,
     run,
@@ -785,23 +787,47 @@ def _tiny(seed: int = 0) -> _TinyEncoder:
 
 
 def _exempt(model: nn.Module) -> dict[str, bool]:
-    """Trainable parameter name -> no weight decay? By module type: every nn.LayerNorm
-    parameter and every bias (transformers' Trainer.get_decay_parameter_names excludes the
-    same: nn.LayerNorm layers and names containing 'bias' or a norm)."""
-    out = {}
-    for prefix, module in model.named_modules():
-        for name, param in module.named_parameters(recurse=False):
-            if param.requires_grad:
-                full = f"{prefix}.{name}" if prefix else name
-                out[full] = isinstance(module, nn.LayerNorm) or name.endswith("bias")
-    return out
+    """Trainable parameter name -> no weight decay? As transformers' Trainer decides
+    (`trainer_pt_utils.get_parameter_names(model, [nn.LayerNorm], ["bias"])`, the rule of
+    Trainer.get_decay_parameter_names: parameters inside an nn.LayerNorm and biases are not
+    decayed). Called outside the guard only."""
+    from transformers.trainer_pt_utils import get_parameter_names
+
+    decayed = set(get_parameter_names(model, [nn.LayerNorm], ["bias"]))
+    return {n: n not in decayed for n, p in model.named_parameters() if p.requires_grad}
 
 
-def _reference_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    named = dict(model.named_parameters())
-    exempt = _exempt(model)
+def _trainer_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """The groups transformers' Trainer.create_optimizer makes from those names."""
+    named, exempt = dict(model.named_parameters()), _exempt(model)
     return [{"params": [named[n] for n, e in exempt.items() if not e], "weight_decay": weight_decay},
             {"params": [named[n] for n, e in exempt.items() if e], "weight_decay": 0.0}]
+
+
+def _decay_rule_targets() -> list[tuple[object, str]]:
+    """transformers' own choice of the decayed parameters: what param_groups must not call.
+    transformers.trainer is imported first, so that its `get_parameter_names` is the
+    original when it binds it and can be refused (and restored) like the others."""
+    import transformers.trainer_pt_utils as pt_utils
+
+    found: list[tuple[object, str]] = [(pt_utils, "get_parameter_names")]
+    try:
+        import transformers.trainer as trainer
+    except ImportError:  # a transformers without its Trainer: nothing more to refuse
+        return found
+    return found + [(trainer, "get_parameter_names"),
+                    (trainer.Trainer, "get_decay_parameter_names")]
+
+
+def _guarded_groups(param_groups, where: str):
+    """param_groups under the guard, transformers' decay rule refused as well."""
+    targets = _decay_rule_targets()
+
+    @functools.wraps(param_groups)
+    def inner(*args, **kwargs):
+        with _R.no_wrapping(where, _ASKS_OPT), forbid(targets, where, _ASKS_OPT):
+            return param_groups(*args, **kwargs)
+    return inner
 
 
 def _as_groups(out: Any) -> list[tuple[list[Any], Any]] | None:
@@ -885,7 +911,7 @@ def _group_rules(model: nn.Module, weight_decay: float) -> list[Holds]:
 def _check_groups(param_groups) -> None:
     model = _tiny()
     where = f"param_groups(model, weight_decay={_WD})"
-    out = call(_R.guarded(param_groups, where, _ASKS_OPT), model, _WD, where=where)
+    out = call(_guarded_groups(param_groups, where), model, _WD, where=where)
     groups = _as_groups(out)
     expect_true(groups is not None, where, "return a list of dicts: [{'params': [...], "
                 "'weight_decay': weight_decay}, {'params': [...], 'weight_decay': 0.0}]",
@@ -973,7 +999,7 @@ def _train(model, opt, sched, steps: int, on_step=None) -> list[list[float]]:
 
 
 def _check_training(param_groups, warmup_linear) -> None:
-    """N steps: AdamW(param_groups) + LambdaLR(warmup_linear) == AdamW(groups by module type)
+    """N steps: AdamW(param_groups) + LambdaLR(warmup_linear) == AdamW(the Trainer's groups)
     + transformers.get_linear_schedule_with_warmup."""
     from transformers import get_linear_schedule_with_warmup
 
@@ -981,12 +1007,12 @@ def _check_training(param_groups, warmup_linear) -> None:
     where = (f"param_groups + warmup_linear: AdamW(param_groups(model, {_WD}), lr={_LR}) with "
              f"LambdaLR(warmup_linear(step, {W}, {T})), {T + 2} steps")
     ours, theirs = _tiny(), _tiny()
-    ref = torch.optim.AdamW(_reference_groups(theirs, _WD), lr=_LR)
+    ref = torch.optim.AdamW(_trainer_groups(theirs, _WD), lr=_LR)
     ref_sched = get_linear_schedule_with_warmup(ref, W, T)
     ref_lrs = _train(theirs, ref, ref_sched, T + 2)
 
     guarded = _R.guarded(warmup_linear, where, _ASKS_OPT)
-    groups = call(_R.guarded(param_groups, where, _ASKS_OPT), ours, _WD, where=where)
+    groups = call(_guarded_groups(param_groups, where), ours, _WD, where=where)
     opt = call(torch.optim.AdamW, groups, lr=_LR, where=f"{where}: torch.optim.AdamW(groups)")
     sched = call(torch.optim.lr_scheduler.LambdaLR, opt, lambda s: guarded(s, W, T),
                  where=f"{where}: LambdaLR(opt, lambda s: warmup_linear(s, {W}, {T}))")

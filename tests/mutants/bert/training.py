@@ -291,6 +291,25 @@ _OPTIMIZER = [
     _m("optimizer", "frozen_included", _groups("param.ndim < 2", frozen=True)),
     _m("optimizer", "hardcoded_weight_decay", _groups("param.ndim < 2", wd="0.01")),
     _m("optimizer", "no_decay_group_default", _groups("param.ndim < 2", no_decay_key=False)),
+    # the shortcuts: transformers' own choice of the decayed parameters
+    _m("optimizer", "groups_from_trainer", """
+        def param_groups(model, weight_decay):
+            from transformers import Trainer
+
+            decay = set(Trainer.get_decay_parameter_names(None, model))
+            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+            return [{"params": [p for n, p in named if n in decay], "weight_decay": weight_decay},
+                    {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}]
+    """),
+    _m("optimizer", "groups_from_get_parameter_names", """
+        def param_groups(model, weight_decay):
+            from transformers.trainer_pt_utils import get_parameter_names
+
+            decay = set(get_parameter_names(model, [nn.LayerNorm], ["bias"]))
+            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+            return [{"params": [p for n, p in named if n in decay], "weight_decay": weight_decay},
+                    {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0}]
+    """),
     _m("optimizer", "warmup_plus_one", """
         def warmup_linear(step, warmup_steps, total_steps):
             if step < warmup_steps:
@@ -367,4 +386,6 @@ DIAGNOSES = {
     "optimizer/negative_after_total": "clamp it at 0",
     "optimizer/wraps_schedule": "your code calls",
     "optimizer/wraps_schedule_imported_early": "your code calls",
+    "optimizer/groups_from_trainer": "your code calls Trainer.get_decay_parameter_names",
+    "optimizer/groups_from_get_parameter_names": "your code calls",
 }
