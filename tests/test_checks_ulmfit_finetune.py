@@ -112,6 +112,20 @@ def test_stlr_rules_pin_the_schedule_down(solution):
                    for t, a in enumerate(line))
 
 
+def test_stored_groups_are_the_lowest_group_rule_and_eq2():
+    """The stored groups: each parameter in the lowest group holding it, frozen ones kept, the
+    top group lr and each below 1/factor of the one above (Eq. 2), as written out here."""
+    rnn = lambda p: {f"{p}.{n}" for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0",
+                                           "bias_hh_l0")}  # noqa: E731
+    want = [[{"embed.weight"}, rnn("rnn1"), rnn("rnn2"), {"decoder.bias"}],
+            [{"0.weight", "0.bias"}, {"2.weight", "2.bias"}, {"3.weight", "3.bias"}]]
+    for k, case in enumerate(checks._groups_cases()):
+        groups, lrs = checks._stored_groups(k, case)
+        assert groups == want[k]
+        n, factor = len(case.groups), case.factor or 2.6
+        assert all(abs(x - case.lr / factor ** (n - 1 - j)) < 1e-15 for j, x in enumerate(lrs))
+
+
 @pytest.mark.parametrize("opt", ["adam", "adamw"])
 def test_torch_optim_moves_a_zero_gradient_but_skips_a_missing_one(opt):
     """The premise of check_unfreezing: with momentum (and weight decay) a zeroed gradient still

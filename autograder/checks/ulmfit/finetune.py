@@ -258,10 +258,6 @@ class _TiedLM(nn.Module):
         self.rnn1.weight_hh_l0.requires_grad_(False)
 
 
-def _rnn(prefix: str) -> list[str]:
-    return [f"{prefix}.{n}" for n in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")]
-
-
 @dataclass(frozen=True)
 class _GroupsCase:
     where: str
@@ -269,7 +265,6 @@ class _GroupsCase:
     groups: list
     lr: float
     factor: float | None  # None: called without it (the default, 2.6)
-    want: list[set[str]]  # the parameter names of each output group
     tied: str  # the name of the parameter two input groups share
     labels: dict[str, str]  # how a name is shown
 
@@ -286,16 +281,37 @@ def _groups_cases() -> list[_GroupsCase]:
                     "nn.Embedding(12, 4) whose weight the nn.Linear decoder shares, two nn.LSTM "
                     "layers; rnn1.weight_hh_l0 frozen)", lm,
                     [lm.embed, lm.rnn1, list(lm.rnn2.parameters()), lm.decoder], 0.01, 2.6,
-                    [{"embed.weight"}, set(_rnn("rnn1")), set(_rnn("rnn2")), {"decoder.bias"}],
                     "embed.weight", {"embed.weight": "embed.weight (= decoder.weight)"}),
         _GroupsCase("discriminative_groups([[mlp[0].weight, mlp[0].bias], mlp[2], [mlp[3]."
                     "weight, mlp[3].bias, mlp[0].weight]], lr=0.003)  (the default factor; "
                     "mlp[0].weight listed twice; mlp[2].bias frozen)", mlp,
                     [[mlp[0].weight, mlp[0].bias], mlp[2],
                      [mlp[3].weight, mlp[3].bias, mlp[0].weight]], 0.003, None,
-                    [{"0.weight", "0.bias"}, {"2.weight", "2.bias"}, {"3.weight", "3.bias"}],
                     "0.weight", {}),
     ]
+
+
+def _probe_discriminative(discriminative_groups) -> dict[str, Any]:
+    """The solution's groups of each case: the group of each parameter (in the order of
+    model.named_parameters()) and the lr of each group."""
+    out = {}
+    for k, case in enumerate(_groups_cases()):
+        kwargs = {} if case.factor is None else {"factor": case.factor}
+        groups = discriminative_groups(case.groups, case.lr, **kwargs)
+        held = {id(p): g for g, group in enumerate(groups) for p in group["params"]}
+        out[f"case{k}.group_of"] = torch.tensor([held[id(p)] for _, p
+                                                 in case.model.named_parameters()])
+        out[f"case{k}.lrs"] = torch.tensor([float(g["lr"]) for g in groups], dtype=torch.float64)
+    return out
+
+
+def _stored_groups(k: int, case: _GroupsCase) -> tuple[list[set[str]], list[float]]:
+    """The solution's parameter names of each group of case k, and its lrs."""
+    stored = expected.case("ulmfit", "discriminative")
+    names = [n for n, _ in case.model.named_parameters()]
+    group_of = stored[f"case{k}.group_of"].tolist()
+    want = [{n for n, g in zip(names, group_of) if g == j} for j in range(len(case.groups))]
+    return want, stored[f"case{k}.lrs"].tolist()
 
 
 def _as_groups(out: Any) -> list[tuple[list[Any], Any]] | None:
@@ -312,7 +328,7 @@ def _as_groups(out: Any) -> list[tuple[list[Any], Any]] | None:
     return groups
 
 
-def _group_rules(case: _GroupsCase) -> list[Holds]:
+def _group_rules(case: _GroupsCase, want: list[set[str]], want_lrs: list[float]) -> list[Holds]:
     by_id = {id(p): n for n, p in case.model.named_parameters()}
     label = lambda n: case.labels.get(n, n)  # noqa: E731
     names = lambda params: [by_id.get(id(p), f"(not a parameter of the model: {show(p)})")  # noqa: E731
@@ -327,9 +343,6 @@ def _group_rules(case: _GroupsCase) -> list[Holds]:
     lrs = lambda gs: [g[1] for g in gs]  # noqa: E731
     is_num = lambda x: isinstance(x, numbers.Real) and not isinstance(x, bool)  # noqa: E731
     near = lambda a, b: abs(a - b) <= 1e-12 * abs(b)  # noqa: E731
-    want_lrs = [lr]
-    for _ in range(n - 1):
-        want_lrs.insert(0, want_lrs[0] / factor)
     contents = lambda gs: "; ".join(f"group {k}: {sorted(label(x) for x in names(params))}"  # noqa: E731
                                     for k, (params, _) in enumerate(gs))
     return [
@@ -354,16 +367,16 @@ def _group_rules(case: _GroupsCase) -> list[Holds]:
                         "later, and an optimiser only ever updates the parameters it was given",
                         when=lambda gs, *_: set(missing(gs)) <= frozen)]),
         Holds("the parameters of each group",
-              lambda gs, *_: [set(names(params)) for params, _ in gs] == case.want,
+              lambda gs, *_: [set(names(params)) for params, _ in gs] == want,
               "group k holds the parameters of groups[k] that no group below it holds",
               expected="; ".join(f"group {k}: {sorted(label(x) for x in w)}"
-                                 for k, w in enumerate(case.want)),
+                                 for k, w in enumerate(want)),
               got=lambda gs, *_: contents(gs),
               bugs=[Bug("the groups come out top first: return them in the order of `groups`, "
                         "bottom (the embedding) first, top (the head) last",
                         when=lambda gs, *_: [set(names(params)) - {case.tied}
                                              for params, _ in gs][::-1]
-                        == [w - {case.tied} for w in case.want]),
+                        == [w - {case.tied} for w in want]),
                     Bug(f"{label(case.tied)} went to the top group that shares it: a parameter "
                         "that several groups hold goes in the LOWEST one only (the first seen, "
                         "going bottom to top)",
@@ -394,7 +407,8 @@ def _group_rules(case: _GroupsCase) -> list[Holds]:
     ]
 
 
-def _check_groups_case(discriminative_groups, case: _GroupsCase) -> None:
+def _check_groups_case(discriminative_groups, k: int, case: _GroupsCase) -> None:
+    want, want_lrs = _stored_groups(k, case)
     kwargs = {} if case.factor is None else {"factor": case.factor}
     out = call(discriminative_groups, case.groups, case.lr, where=case.where,
                hint="an entry of `groups` is an nn.Module (take its .parameters()) or a list of "
@@ -405,7 +419,7 @@ def _check_groups_case(discriminative_groups, case: _GroupsCase) -> None:
                 "return a list of dicts, one per group: [{'params': [...], 'lr': ...}, ...]",
                 expected="a list of {'params': ..., 'lr': ...} dicts",
                 got=f"{type(out).__name__}: {show(out)}")
-    examine(case.where, groups, holds=_group_rules(case))
+    examine(case.where, groups, holds=_group_rules(case, want, want_lrs))
     opt = call(torch.optim.Adam, [{"params": p, "lr": lr} for p, lr in groups], lr=1.0,
                where=f"{case.where}: torch.optim.Adam(groups)",
                hint="torch.optim must accept the groups as they are")
@@ -420,8 +434,8 @@ def _check_groups_case(discriminative_groups, case: _GroupsCase) -> None:
 def check_discriminative(discriminative_groups) -> None:
     """Each parameter once, in the lowest group that has it, frozen ones kept; lr on top and
     lr / factor per group below; torch.optim.Adam accepts the groups."""
-    for case in _groups_cases():
-        _check_groups_case(discriminative_groups, case)
+    for k, case in enumerate(_groups_cases()):
+        _check_groups_case(discriminative_groups, k, case)
 
 
 # ----------------------------------------------------------------------- 6. unfreezing
@@ -1163,6 +1177,7 @@ def check_classifier(ClassifierHead, TextClassifier) -> None:  # noqa: N803
 
 PROBES = {
     "stlr": Probe(("stlr",), _probe_stlr),
+    "discriminative": Probe(("discriminative_groups",), _probe_discriminative),
     "concat_pool": Probe(("concat_pool",), _probe_concat_pool),
     "head": Probe(("ClassifierHead",), _probe_head),
     "text_classifier": Probe(("TextClassifier", "concat_pool"), _probe_text_classifier),
