@@ -126,6 +126,20 @@ def test_stored_groups_are_the_lowest_group_rule_and_eq2():
         assert all(abs(x - case.lr / factor ** (n - 1 - j)) < 1e-15 for j, x in enumerate(lrs))
 
 
+def test_stored_unfreezing_is_the_top_n_groups():
+    """The stored trainable groups are the top n of the 4 (all for n >= 4, none for 0), and
+    train_mode leaves only the frozen groups' BatchNorm layers in eval."""
+    stored = expected.case("ulmfit", "unfreezing")
+    for n in {*checks._FREEZE_SEQUENCE, 1, 3}:
+        assert checks._top(n) == set(range(max(0, 4 - n), 4)), n
+    for n in (1, 3):
+        names = list(checks._modes(checks._net()))
+        frozen = [g for g in checks._GROUP_NAMES[:4 - n]]
+        want = [not (x.split(".")[0] in frozen and x.endswith(".1") and x.startswith("block"))
+                for x in names]
+        assert stored[f"modes{n}"].tolist() == want, n
+
+
 @pytest.mark.parametrize("opt", ["adam", "adamw"])
 def test_torch_optim_moves_a_zero_gradient_but_skips_a_missing_one(opt):
     """The premise of check_unfreezing: with momentum (and weight decay) a zeroed gradient still

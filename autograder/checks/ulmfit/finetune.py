@@ -2,35 +2,40 @@
 
 One check per exercise. Each calls the learner's code on small, seeded inputs and raises
 `AssertionError` naming the function, what was expected, what was got, and the likely bug.
-No check holds an answer: the expected values come from torch.nn / torch.optim on the same
-inputs and weights, or from properties that pin the answer down. A passing check returns None.
+No check holds an answer: the expected values are the solution's outputs on the same fixed
+inputs (and weights), stored by `course release` (`PROBES`, autograder/expected/
+ulmfit.safetensors), torch.optim's behaviour, or properties that pin the answer down. A
+passing check returns None.
 
     check_stlr(stlr)
         the multiplier at t = 0..T+3 of four runs (one with T * cut_frac < 1, one where it is
-        not a whole number) against the properties that pin Eq. 3 of Howard & Ruder (2018)
-        down: 1/ratio at t = 0, 1 at t = cut = max(1, floor(T * cut_frac)), 1/ratio at t = T
-        and after, linear on [0, cut] and on [cut, T] (zero second differences); the defaults
+        not a whole number) against the properties of Eq. 3 of Howard & Ruder (2018): 1/ratio
+        at t = 0, 1 at the peak (where the stored schedule peaks), 1/ratio at t = T and after,
+        linear on [0, cut] and on [cut, T] (zero second differences); the defaults. An answer
+        that runs torch's OneCycleLR or CyclicLR is refused (CyclicLR is Eq. 3 itself)
     check_discriminative(discriminative_groups)
         the groups of a small tied language model made of torch.nn layers (an nn.Embedding
         shared with the decoder, a frozen parameter, a group given as a list): every parameter
-        exactly once, in the lowest group that holds it; lr on top and a ratio of `factor`
-        between neighbours; accepted by torch.optim.Adam
+        exactly once, in the group and with the lr the solution gives it (the lowest group
+        that holds it; lr on top, a ratio of `factor` between neighbours); accepted by
+        torch.optim.Adam
     check_unfreezing(freeze_to, train_mode)
         torch.optim.Adam, then AdamW with weight decay: steps with every group trainable (so
         the optimiser has momentum), freeze_to, more steps: the frozen parameters bit-identical
         (torch.equal), the trainable ones moved; requires_grad over a sequence of freeze_to
-        calls; train_mode's module modes, and the BatchNorm running statistics of the frozen
-        groups unchanged by a training forward
+        calls (the groups the solution leaves trainable); train_mode's module modes (the
+        solution's), and the BatchNorm running statistics of the frozen groups unchanged by a
+        training forward
     check_concat_pool(concat_pool)
-        unpadded rows vs torch.cat([x[:, -1], x.amax(1), x.mean(1)], 1); padded rows (right,
-        left, both kinds in one batch; garbage in the pads) vs the same rows without padding
+        unpadded and padded rows (right, left, both kinds in one batch; garbage in the pads)
+        vs the solution's features; the diagnoses are wrong poolings or the stored features'
+        blocks in another order
     check_classifier(ClassifierHead, TextClassifier)
-        the head's layers vs an nn.Sequential of nn.BatchNorm1d / nn.Dropout / nn.Linear /
-        nn.ReLU holding its weights, in eval and (same seed) train mode; TextClassifier on a
-        stand-in encoder made of nn.Embedding + nn.LSTM (not the learner's AWDLSTM): logits vs
-        the head on one nn.LSTM pass over the whole document, padded rows vs the rows alone, the
-        chunks fed to the encoder and the states carried between them, the gradient vs
-        autograd's through the one-pass expression
+        the head's layers vs the solution's, its logits with the stored weights in eval and
+        (same seed) train mode; TextClassifier on a stand-in encoder made of nn.Embedding +
+        nn.LSTM (not the learner's AWDLSTM), with the stored weights: logits (whole and padded
+        rows, eval and train) and the encoder's gradient vs the solution's, the chunks fed to
+        the encoder and the states carried between them
 
 The checks leave the global random state and the autograd mode as they found them.
 """
@@ -498,7 +503,28 @@ def _flags(model: _Net) -> list[list[bool]]:
 
 
 def _top(n: int) -> set[int]:
-    return set(range(max(0, _L - n), _L))
+    """The groups the solution's freeze_to(groups, n) leaves trainable, stored by `course
+    release` (`PROBES`)."""
+    flags = expected.case("ulmfit", "unfreezing")[f"trainable{n}"]
+    return {k for k, trainable in enumerate(flags.tolist()) if trainable}
+
+
+def _probe_unfreezing(freeze_to, train_mode) -> dict[str, Any]:
+    """On a fresh model for each n: which groups freeze_to(groups, n) leaves trainable; and
+    the module modes train_mode leaves after model.eval() and freeze_to."""
+    out = {}
+    for n in sorted({*_FREEZE_SEQUENCE, 1, 3}):
+        groups = _net().groups()
+        freeze_to(groups, n)
+        out[f"trainable{n}"] = torch.tensor([all(p.requires_grad for p in g.parameters())
+                                             for g in groups])
+    for n in (1, 3):
+        model = _net().eval()
+        groups = model.groups()
+        freeze_to(groups, n)
+        train_mode(model, groups, n)
+        out[f"modes{n}"] = torch.tensor(list(_modes(model).values()))
+    return out
 
 
 def _flag_bugs(n: int, earlier: Sequence[int] = ()) -> list[Bug]:
@@ -634,7 +660,7 @@ def _check_train_mode(freeze_to, train_mode, n: int) -> None:
     call(train_mode, model, groups, n, where=where)
     frozen = sorted(set(range(_L)) - _top(n))
     frozen_bn = set(_bn_names(model, frozen))
-    want = {name: name not in frozen_bn for name in _modes(model)}
+    want = dict(zip(_modes(model), expected.case("ulmfit", "unfreezing")[f"modes{n}"].tolist()))
     bn_all = set(_bn_names(model, range(_L)))
     wrong = lambda modes: sorted(x for x in want if modes[x] != want[x])  # noqa: E731
     examine(where, _modes(model), holds=[
@@ -1178,6 +1204,7 @@ def check_classifier(ClassifierHead, TextClassifier) -> None:  # noqa: N803
 PROBES = {
     "stlr": Probe(("stlr",), _probe_stlr),
     "discriminative": Probe(("discriminative_groups",), _probe_discriminative),
+    "unfreezing": Probe(("freeze_to", "train_mode"), _probe_unfreezing),
     "concat_pool": Probe(("concat_pool",), _probe_concat_pool),
     "head": Probe(("ClassifierHead",), _probe_head),
     "text_classifier": Probe(("TextClassifier", "concat_pool"), _probe_text_classifier),
