@@ -21,10 +21,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
 import nbformat
+import tomllib
 
 from course import leaks, release
 from course.errors import CourseError, Exit

@@ -24,7 +24,7 @@ from autograder.feedback import html_text
 from autograder.grade import COLUMNS
 from autograder.grade import grade as _grade
 from autograder.protocol import Budget
-from course import markup
+from course import leaks, markup
 from course.release import chapters as course_chapters
 from tests.demo_notebooks import released, stubs, two_exercises
 
@@ -494,3 +494,6 @@ def test_chapter_round_trip(ch, tmp_path):
         assert "BEGIN HIDDEN TESTS" not in text, path
         for line in hidden:
             assert line not in text, (path, line)
+    # the stubs' feedback is what any student sees of the chapter: no line of an answer at all
+    stub_pages = [p for p in feedback_files(out) if "stubs" in p.parts]
+    assert stub_pages and leaks.scan(stub_pages, leaks.course_secrets()) == []
