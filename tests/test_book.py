@@ -21,7 +21,7 @@ import jupytext
 import nbformat
 import pytest
 
-from course import book, publish
+from course import book, leaks, publish, release
 from course.release import ROOT
 
 BOOK = ROOT / "book"
@@ -213,6 +213,14 @@ def test_launch_buttons_come_from_the_publish_setting(built, built_student):
 
 def _text(page: Path) -> str:
     return html_module.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
+
+
+def test_no_answer_in_the_student_book(built_student):
+    """The real chapters (2 onwards here: the fake page stands in for chapter 1) as the
+    student edition shows them: the leak scanner finds no line of any answer."""
+    _, html = built_student
+    assert len(list((html / "chapters").glob("*.html"))) == len(release.chapters())
+    assert leaks.scan([html], leaks.course_secrets(), relative_to=html) == []
 
 
 def test_editions_show_solutions_behind_toggles_or_not_at_all(built, built_student):
