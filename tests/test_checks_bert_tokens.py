@@ -123,3 +123,19 @@ def test_pairs_cover_the_truncation_regimes():
         words = checks._library_words_enc(k, checks._cut_inside_a_word(k)).word_ids()
         span = checks._library_words_enc(k, None).word_to_tokens(words[-2])
         assert span.start == len(words) - 2 and span.end - span.start >= 2
+
+
+def test_stored_labels_and_predictions_follow_the_librarys_word_spans():
+    """The stored aligned labels and word-level predictions (the solution's) are the rule
+    written out here on the library's word_to_tokens(): a word's label on its first sub-token,
+    -100 elsewhere; a word's prediction read at its first sub-token, None for a word cut off."""
+    for c, (k, L) in enumerate(checks._label_cases()):
+        enc = checks._library_words_enc(k, L)
+        words, labels = checks._wnut()[k]
+        spans = [enc.word_to_tokens(w) for w in range(len(words))]
+        first = {s.start: w for w, s in enumerate(spans) if s is not None}
+        aligned, predictions = checks._stored_labels(c, enc.word_ids())
+        assert aligned == [labels[first[p]] if p in first else -100
+                           for p in range(len(enc["input_ids"]))]
+        preds = checks._predictions_input(len(enc["input_ids"]))
+        assert predictions == [None if s is None else preds[s.start] for s in spans]
