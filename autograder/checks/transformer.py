@@ -546,7 +546,7 @@ def _mha_pairs(attn, ref, prefix: str = ""):
 def _encoder_pairs(layer, ref):
     pairs = _mha_pairs(layer.self_attn, ref.self_attn, "self_attn.")
     for name in ("linear1", "linear2", "norm1", "norm2"):
-        for p in ("weight", "bias"):
+        for p in ["weight", "bias"]:
             pairs.append((f"{name}.{p}", getattr(getattr(layer, name), p),
                           getattr(getattr(ref, name), p), None))
     return pairs
@@ -860,7 +860,7 @@ def _torch_encoder(layer, C, H, FF, norm_first, *, activation="relu",  # noqa: N
     _copy_weights(_encoder_pairs(layer, ref))
     with torch.no_grad():
         for mine, theirs in zip(norms, ("norm1", "norm2")):
-            for p in ("weight", "bias"):
+            for p in ["weight", "bias"]:
                 getattr(getattr(ref, theirs), p).copy_(getattr(getattr(layer, mine), p))
     return ref.eval()
 
@@ -1098,7 +1098,8 @@ def _lm_shapes(norm_first, positions) -> dict[str, tuple[int, ...]]:
     """The parameters the exercise prescribes, by name (head.weight is tok_emb.weight)."""
     C, FF, V = _LM["d_model"], _LM["d_ff"], _LM_VOCAB
     shapes = {"tok_emb.weight": (V, C)}
-    if positions == "learned":
+    learned = positions == "learned"
+    if learned:
         shapes["pos_emb.weight"] = (_LM["max_len"], C)
     for i in range(_LM["n_layers"]):
         for name in _PROJ:
@@ -1226,7 +1227,8 @@ def _lm_parts(model, where, V, norm_first, positions, stored):
     expect_true(isinstance(emb, nn.Embedding) and tuple(emb.weight.shape) == (V, C),
                 f"{where}: self.tok_emb", "self.tok_emb = nn.Embedding(vocab_size, d_model)",
                 expected=f"Embedding({V}, {C})", got=repr(emb))
-    if positions == "learned":
+    learned = positions == "learned"
+    if learned:
         pos = getattr(model, "pos_emb", None)
         expect_true(isinstance(pos, nn.Embedding) and tuple(pos.weight.shape) == (max_len, C),
                     f"{where}: self.pos_emb", 'positions="learned": self.pos_emb = '
