@@ -106,12 +106,23 @@ def _rerun_path(nb, tmp_path) -> dict[str, bool]:
     return {markup.exercise_of(e["grade_id"]): e["ok"] for e in events if e["event"] == "test"}
 
 
+# Where the two paths differ on purpose (for now): the clean re-run also runs the top-level
+# statements that set a name graded code reads (autograder/verify.py: plan), `course check`
+# loads definitions only, so it can report FAIL where grading gives the points (never the
+# reverse). Making `course check` follow the same plan is the next step.
+RERUN_RUNS_WHAT_IS_READ = {
+    "a computed constant is not run": {"add": True, "scaled": True},
+    "a tuple of constants is not run": {"add": True, "scaled": True},
+    "a top-level rebinding never runs": {"add": True, "scaled": True},
+}
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_check_and_clean_rerun_agree(case, tmp_path):
     cells, want = CASES[case]
     nb = _notebook(*cells)
     assert _checker_path(nb) == want, "course check"
-    assert _rerun_path(nb, tmp_path) == want, "the clean re-run"
+    assert _rerun_path(nb, tmp_path) == RERUN_RUNS_WHAT_IS_READ.get(case, want), "the clean re-run"
 
 
 def test_kept_statements_are_the_rule():
