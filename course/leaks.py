@@ -43,8 +43,6 @@ _TRIVIAL = re.compile("|".join([
     r"if \w+\.requires_grad:",
 ]))
 _TAG = re.compile(r"<[^>]+>")
-_TEXT_SUFFIXES = {".py", ".md", ".txt", ".toml", ".cfg", ".json", ".yml", ".yaml", ".csv",
-                  ".rst", ".js", ".css", ".tex", ".sh", ".jsonl", ".svg"}
 _SKIP_SUFFIXES = {".safetensors", ".png", ".jpg", ".gif", ".woff", ".woff2", ".ttf", ".pyc",
                   ".bin", ".pt", ".gz", ".bz2", ".zip", ".ico", ".eot", ".pdf"}
 
@@ -152,7 +150,7 @@ def _member_lines(name: str, data: bytes) -> Iterator[tuple[str, str]]:
         yield from _notebook_lines(text)
     elif suffix in (".html", ".htm"):
         yield from _html_lines(text)
-    elif suffix in _TEXT_SUFFIXES or "\x00" not in text:
+    elif "\x00" not in text:  # any text file; binaries we do not know are skipped
         yield from _plain_lines(text)
 
 

@@ -18,7 +18,6 @@ guessing an address.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +48,8 @@ class Publish:
         return ""
 
 
-def settings(root: Path | None = None) -> Publish:
-    """The `[tool.course.publish]` table of the course's pyproject.toml (empty if absent)."""
-    if root is None:
-        root = Path(os.environ.get("COURSE_ROOT") or Path(__file__).resolve().parents[1])
+def settings(root: Path) -> Publish:
+    """The `[tool.course.publish]` table of `root`/pyproject.toml (empty if absent)."""
     file = root / "pyproject.toml"
     if not file.is_file():
         return Publish()

@@ -61,6 +61,10 @@ class Chapter:
     def name(self) -> str:  # "word2vec": also the module name of its checks
         return self.slug.split("_", 1)[1]
 
+    def matches(self, key: str | int) -> bool:
+        """Is `key` this chapter's number (1, "1", "01"), slug or name?"""
+        return str(key) in (self.slug, str(self.number), f"{self.number:02d}", self.name)
+
 
 # The student edition's wheel carries the released notebooks here (no solutions/ beside it):
 # `course check` reads a chapter's test cells and points from them.
@@ -84,7 +88,7 @@ def released(key: str | int) -> tuple[Chapter, nbformat.NotebookNode]:
         if match:
             ch = Chapter(int(match[1]), path.stem, path)
             found.append(ch)
-            if str(key) in (ch.slug, str(ch.number), f"{ch.number:02d}", ch.name):
+            if ch.matches(key):
                 return ch, nbformat.read(path, as_version=4)
     known = ", ".join(ch.slug for ch in found) or "none"
     raise BuildError(f"no chapter {key!r} in this edition; chapters are: {known}")
@@ -102,7 +106,7 @@ def chapters() -> list[Chapter]:
 def find(key: str | int) -> Chapter:
     """A chapter by number (1, "1", "01") or slug ("01_word2vec")."""
     for ch in chapters():
-        if str(key) in (ch.slug, str(ch.number), f"{ch.number:02d}", ch.name):
+        if ch.matches(key):
             return ch
     known = ", ".join(ch.slug for ch in chapters()) or "none"
     raise BuildError(f"no chapter {key!r}; chapters are: {known}")
