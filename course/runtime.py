@@ -35,3 +35,21 @@ def hardware() -> str:
         return f"GPU: {torch.cuda.get_device_name(0)}"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"CPU: {cores} cores ({platform.machine()}), torch threads {torch.get_num_threads()}"
+
+
+def use_bf16(device: torch.device | str) -> bool:
+    """Autocast to bfloat16 here? On CUDA where the GPU supports it; on a CPU only in a smoke
+    run of `full` (`course run --scale full --smoke`), which proves the bf16 path a GPU takes
+    (CPU autocast exists, but is slower than float32 on most CPUs)."""
+    from course import scale
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and scale.smoke() and scale.current() == "full"
+
+
+def autocast(device: torch.device | str):
+    """`torch.autocast` to bfloat16 where `use_bf16(device)` says so, else a no-op context."""
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(device))
