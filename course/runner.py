@@ -22,6 +22,8 @@ from course import release
 from course.env import child_env
 from course.errors import CourseError, Exit
 
+QUICK_BUDGET_S = 180  # DESIGN.md: `quick` is a few minutes a chapter on a 2-core CPU
+
 
 def executed_dir() -> Path:
     return release.ROOT / "build" / "executed"
@@ -110,8 +112,14 @@ def print_results(folder: Path | None = None, slugs: list[str] | None = None, sc
         print("results: none recorded yet")
         return
     print("\nchapter        scale  device  wall     headline metrics")
+    total = 0.0
     for r in rows:
         wall = (walls or {}).get(r["chapter"], r.get("wall_s", 0.0))
+        total += wall
         metrics = ", ".join(f"{k}={_fmt(v)}" for k, v in r["metrics"].items())
-        print(f"{r['chapter']:<14} {r['scale']:<6} {r['device']:<7} {wall:>6.0f} s  {metrics}")
+        over = " (over the quick budget)" * (r["scale"] == "quick" and wall > QUICK_BUDGET_S)
+        print(f"{r['chapter']:<14} {r['scale']:<6} {r['device']:<7} {wall:>6.0f} s{over}  {metrics}")
         print(f"{'':<14} hardware: {r['hardware']}")
+    scales = sorted({r["scale"] for r in rows})
+    print(f"{'total':<14} {'/'.join(scales):<6} {'':<7} {total:>6.0f} s  "
+          f"({len(rows)} chapter{'s' * (len(rows) != 1)}, each chapter's wall time summed)")

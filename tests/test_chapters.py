@@ -131,11 +131,16 @@ def test_a_smoke_run_leaves_the_books_notebooks_and_results_alone(demo_course):
     assert not any((demo_course / "results").glob("*.json"))  # none there, or no folder at all
 
 
-SMOKED = [ch for ch in CHAPTERS if "scale.smoke_caps(" in ch.source.read_text()]
+def test_every_chapter_has_a_smoke_run_of_its_full_path():
+    """No GPU has been lent to the project: a `full` preset that no smoke run caps would first
+    run on a student's GPU."""
+    bare = [ch.slug for ch in CHAPTERS if "scale.smoke_caps(" not in ch.source.read_text()]
+    assert not bare, (f"{', '.join(bare)}: no `scale.smoke_caps(...)` around the full presets, so "
+                      "`course run --scale full --smoke` would run them at full size")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ch", SMOKED, ids=[ch.slug for ch in SMOKED])
+@pytest.mark.parametrize("ch", CHAPTERS, ids=IDS)
 def test_full_path_runs_in_a_smoke_run(ch, tmp_path):
     """`full` as a GPU gets it (its model sizes, data path, every cell), on this CPU with a
     handful of steps and examples (course run --scale full --smoke): a typo in a full config
@@ -146,3 +151,19 @@ def test_full_path_runs_in_a_smoke_run(ch, tmp_path):
     assert record["scale"] == "full" and record["metrics"], record
     assert "smoke run" in path.read_text()
     print(f"{ch.slug}: full-scale smoke run in {wall:.1f} s")
+
+
+def _record(chapter, scale, wall):
+    return {"chapter": chapter, "scale": scale, "device": "cpu", "hardware": "CPU: 2 cores",
+            "wall_s": wall, "metrics": {"acc": 0.5}}
+
+
+def test_results_table_totals_the_chapters_and_flags_a_quick_chapter_over_budget(tmp_path, capsys):
+    for name, wall in (("01_a", 100.0), ("02_b", runner.QUICK_BUDGET_S + 20.0)):
+        (tmp_path / f"{name}.quick.json").write_text(json.dumps(_record(name, "quick", wall)))
+    runner.print_results(tmp_path)
+    lines = capsys.readouterr().out.splitlines()
+    first, second = (next(line for line in lines if line.startswith(n)) for n in ("01_a", "02_b"))
+    assert "over the quick budget" not in first and "over the quick budget" in second
+    total = next(line for line in lines if line.startswith("total"))
+    assert f"{100 + runner.QUICK_BUDGET_S + 20:.0f} s" in total and "2 chapters" in total, total
