@@ -43,13 +43,12 @@ def use_bf16(device: torch.device | str) -> bool:
     (CPU autocast exists, but is slower than float32 on most CPUs)."""
     from course import scale
 
-    device = torch.device(device)
-    if device.type == "cuda":
+    kind = torch.device(device).type
+    if kind == "cuda":
         return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and scale.smoke() and scale.current() == "full"
+    return kind == "cpu" and scale.smoke() and scale.current() == "full"
 
 
 def autocast(device: torch.device | str):
     """`torch.autocast` to bfloat16 where `use_bf16(device)` says so, else a no-op context."""
-    device = torch.device(device)
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16(device))
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=use_bf16(device))
