@@ -75,7 +75,10 @@ def preset(slug: str, name: str, scale: str) -> dict:
             for node in ast.walk(stmt.value):
                 if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                         and node.func.attr == "pick" and node.args):
-                    return _value(node.args[0])[scale]
+                    arg = node.args[0]
+                    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and not arg.args:
+                        return definitions(slug)[arg.func.id]()[scale]  # scale.pick(lm_presets())
+                    return _value(arg)[scale]
     sys.exit(f"bench: no `{name} = ...scale.pick({{...}})` in solutions/{slug}.md; "
              "update scripts/bench.py to the chapter's preset name")
 
@@ -165,21 +168,18 @@ def bench_word2vec(device: torch.device, scale: str, epochs: int | None) -> dict
 
 def bench_transformer(device: torch.device, scale: str, steps: int) -> dict:
     """Chapter 3's causal LM against its twin built from nn.TransformerEncoderLayer, same
-    weights, same batch, one Adam step each."""
+    weights, same batches, measured by the chapter's own compare_throughput (Adam steps in
+    alternating rounds, median tokens/s)."""
     ns = definitions("03_transformer")
     lm = preset("03_transformer", "LM", scale)
-    vocab, T, batch = lm.get("vocab", 8000), lm["T"], lm["batch"]
+    vocab, T, batch = lm["vocab"], lm["T"], lm["batch"]
     runtime.seed_everything(2)
     sizes = dict(d_model=lm["d_model"], n_heads=lm["n_heads"], n_layers=lm["n_layers"], d_ff=lm["d_ff"])
-    ours = ns["CausalTransformerLM"](vocab, **sizes, max_len=T).to(device)
+    ours = ns["CausalTransformerLM"](vocab, **sizes, max_len=T)
     theirs = ns["TorchCausalLM"](vocab, sizes["d_model"], sizes["n_heads"], sizes["n_layers"],
-                                 sizes["d_ff"], T).to(device)
+                                 sizes["d_ff"], T)
     theirs.load_state_dict(ns["torch_state"](ours.state_dict()))
-    ids = torch.randint(vocab, (batch, T + 1), generator=torch.Generator().manual_seed(0)).to(device)
-    speed = {}
-    for name, model in (("ours", ours), ("torch.nn", theirs)):
-        speed[name] = ids[:, :-1].numel() / timed(training_step(model, ns["lm_loss"], ids, device),
-                                                  steps, device)
+    speed = ns["compare_throughput"]({"ours": ours, "torch.nn": theirs}, batch, T, steps, device)
     return row("transformer", speed["ours"], speed["torch.nn"], "tokens/s",
                ours_label="CausalTransformerLM (yours)",
                reference_label="nn.TransformerEncoderLayer twin", vocab=vocab, T=T, batch=batch, **sizes)
