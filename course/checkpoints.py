@@ -6,12 +6,17 @@ runs the chapter's `pretrain(...)` (solution code) and writes `course/checkpoint
 (bf16 floats, never pickle) plus `NAME.json`, a manifest with the sha256, the exact
 command, config, data, steps, wall time, hardware and final metrics. `load(NAME)`
 verifies the sha256 before returning the weights.
+
+Under `torchrun --nproc_per_node=N -m course.cli pretrain NAME`, every rank trains (the
+chapter's `course.train.fit` calls run data-parallel), the time budget is rank 0's clock, and
+rank 0 alone writes the files; the manifest records the world size N.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import sys
 import time
@@ -22,12 +27,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from course import runtime
+from course import distributed, runtime
 from course.errors import CourseError
 
 SHIPPED = Path(__file__).resolve().parent / "checkpoints"
 # name -> chapter whose solution defines `pretrain(minutes: float, log=print) -> (model, info)`
 PRETRAINABLE = {"elmo": "02_elmo", "awd_lstm": "05_ulmfit"}
+# ... and those whose pretrain() trains through course.train.fit, so that torchrun shards it
+# (awd_lstm's runs its own loop, train_lm: under torchrun each rank would redo the whole run)
+DATA_PARALLEL = {"elmo"}
 
 
 class CheckpointError(CourseError):
@@ -50,14 +58,19 @@ def save(name: str, model: torch.nn.Module, info: dict, *, folder: Path = SHIPPE
     state = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
              for k, v in model.state_dict().items()}
     save_file(state, str(weights))
+    command = " ".join(shlex.quote(a) for a in ["course", *sys.argv[1:]])
+    n, local = distributed.world_size(), int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    if n > 1:
+        command = f"torchrun --nnodes={max(1, n // local)} --nproc_per_node={local} {command}"
     manifest = {
         "name": name,
         "file": weights.name,
         "sha256": sha256(weights),
         "bytes": weights.stat().st_size,
         "dtype": str(dtype).removeprefix("torch."),
-        "command": info.pop("command", " ".join(shlex.quote(a) for a in ["course", *sys.argv[1:]])),
+        "command": info.pop("command", command),
         "hardware": runtime.hardware(),
+        "world_size": n,  # processes that trained it (torchrun); each step saw one batch on each
         "torch": torch.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **info,  # config, data, steps, wall_s, metrics: what the chapter's pretrain() reports
@@ -93,15 +106,24 @@ def load(name: str, *, folder: Path = SHIPPED, dtype: torch.dtype = torch.float3
 
 
 def pretrain(name: str, minutes: float, *, folder: Path = SHIPPED) -> dict:
-    """`course pretrain NAME`: run the chapter's pretrain() from the solution source and ship the result."""
+    """`course pretrain NAME`: run the chapter's pretrain() from the solution source and ship the
+    result to `folder`. Under torchrun: rank 0 writes, every rank returns the manifest."""
     from course import loader, release
 
     if name not in PRETRAINABLE:
         raise CheckpointError(f"nothing to pretrain called {name!r}; known: {', '.join(PRETRAINABLE)}")
+    if distributed.active() and name not in DATA_PARALLEL:
+        raise CheckpointError(f"{name}'s pretraining does not train through course.train.fit, so under "
+                              f"torchrun each of the {distributed.world_size()} processes would redo it: "
+                              f"run it without torchrun (data-parallel: {', '.join(sorted(DATA_PARALLEL))})")
     ch = release.find(PRETRAINABLE[name])
     namespace = loader.load_definitions(ch.source, strict=True)
+    if distributed.setup():  # the time budget is read from rank 0's clock, so all ranks stop together
+        namespace["time"] = distributed.agreed_time
     start = time.perf_counter()
-    model, info = namespace["pretrain"](minutes)
+    with distributed.quiet_unless_main():
+        model, info = namespace["pretrain"](minutes)
     info.setdefault("wall_s", round(time.perf_counter() - start, 1))
     info.setdefault("source", f"solutions/{ch.source.name}")
-    return save(name, model, info, folder=folder)
+    manifest = save(name, model, info, folder=folder) if distributed.is_main() else None
+    return distributed.agree(manifest)

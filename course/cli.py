@@ -67,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("pretrain", help="pretrain a chapter's model and ship it as a checkpoint")
     t.add_argument("name", help="checkpoint name, e.g. elmo")
     t.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
+    t.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write NAME.safetensors and NAME.json to DIR instead of the shipped "
+                   "course/checkpoints")
 
     sub.add_parser("results", help="print the recorded results table")
     return p
@@ -128,10 +131,12 @@ def _dispatch(args) -> int:
         print(f"book: {html / 'index.html'}")
         return Exit.OK
     if args.command == "pretrain":
-        from course import checkpoints
+        from course import checkpoints, distributed
 
-        info = checkpoints.pretrain(args.name, args.minutes)
-        print(json.dumps(info, indent=2, default=float))
+        out = {} if args.out is None else {"folder": args.out}
+        info = checkpoints.pretrain(args.name, args.minutes, **out)
+        if distributed.is_main():  # under torchrun: once, not once per process
+            print(json.dumps(info, indent=2, default=float))
         return Exit.OK
     if args.command == "results":
         from course import runner

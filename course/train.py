@@ -1,11 +1,13 @@
 """One training loop for every chapter: `fit(model, optimizer, batches, loss_fn, steps=...)`.
 
 What it does for you, so that chapters show only the model and the loss:
-- moves batches to the device (`to_device`), bf16 autocast on CUDA, gradient clipping;
+- moves batches to the device (`to_device`), bf16 autocast (`runtime.autocast`: on CUDA,
+  and on a CPU in a smoke run of `full`), gradient clipping;
 - a tqdm progress bar with the running loss, and a `History` of logged losses and LRs;
 - checkpoints (model, optimizer, scheduler, step, history, RNG states) written atomically,
   and resume after an interruption (a Colab disconnect) that ends with the *same* weights as
-  an uninterrupted run.
+  an uninterrupted run;
+- the same call under `torchrun --nproc_per_node=N` trains data-parallel (see below).
 
 How exact resume works: the batch iterator cannot be saved, so the checkpoint keeps the RNG
 states from the moment the current pass over the data began and how many batches of it were
@@ -15,6 +17,15 @@ checkpoint itself, so dropout and everything after continue exactly. This is exa
 iterators that draw their randomness from the global RNGs when a pass starts (DataLoader
 shuffling, `course.text.iter_minibatches`) or per batch without keeping it (random masking);
 an iterator that privately reseeds itself in the middle of a pass is only replayed roughly.
+
+Under torchrun (N processes, `course.distributed`): the model is wrapped in
+DistributedDataParallel, which averages the gradients, so every rank keeps the same weights.
+Every rank makes the same batch stream (same seed) and rank r trains on its batches r, r+N,
+r+2N, ...: a step sees N batches, and a pass's last (< N) batches are dropped, so all ranks do
+the same number of steps. The stream draws from its own copy of the global RNGs, the same on
+every rank, so dropout cannot make the ranks' streams drift apart. The logged loss is the
+mean over the ranks; rank 0 alone shows the progress bar, prints and writes the checkpoint
+(which keeps every rank's RNG states, so a resume with the same N is exact).
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from course import distributed
 from course.errors import CourseError
 
 CHECKPOINT_FORMAT = 1
@@ -88,9 +100,9 @@ def count_parameters(model: torch.nn.Module, trainable_only: bool = True) -> int
 # ---------------------------------------------------------------- RNG states
 
 
-def _rng_state() -> dict[str, Any]:
-    """Python, numpy, torch (and CUDA) global RNG states, in types torch.load(weights_only)
-    accepts (the numpy key array becomes a tensor)."""
+def _rng_state(cuda: bool = True) -> dict[str, Any]:
+    """Python, numpy, torch (and CUDA, unless cuda=False) global RNG states, in types
+    torch.load(weights_only) accepts (the numpy key array becomes a tensor)."""
     np_state = np.random.get_state(legacy=False)
     state = {
         "python": random.getstate(),
@@ -103,7 +115,7 @@ def _rng_state() -> dict[str, Any]:
         "torch": torch.get_rng_state(),
         "cuda": [],
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if cuda and torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -170,6 +182,52 @@ class _Passes:
                 self.it = None
                 return
             self.used += 1
+
+    def group(self, n: int) -> list[Any]:
+        """`n` consecutive batches of one pass; a pass's last < n batches are dropped."""
+        out: list[Any] = []
+        fresh = 0  # passes begun while collecting
+        while len(out) < n:
+            batch = next(self)
+            if self.used == 1:  # the first batch of a new pass: the old one's tail is dropped
+                fresh += 1
+                if fresh > 1:
+                    raise ValueError(f"batches() yields {len(out)} batches a pass, fewer than the "
+                                     f"{n} processes: each process needs one per step")
+                out = []
+            out.append(batch)
+        return out
+
+
+class _Shard:
+    """Rank `rank` of `n`: batches rank, rank+n, rank+2n, ... of the stream all ranks make
+    alike. The stream runs on its own RNG states `rng` (equal on every rank), swapped in
+    around each draw, so the rank's own RNG use (dropout) never changes the stream."""
+
+    def __init__(self, passes: _Passes, rank: int, n: int, rng: dict[str, Any]):
+        self.passes, self.rank, self.n, self.rng = passes, rank, n, rng
+
+    def __next__(self) -> Any:
+        own = _rng_state(cuda=False)
+        _set_rng_state(self.rng)
+        try:
+            group = self.passes.group(self.n)
+        finally:
+            self.rng = _rng_state(cuda=False)
+            _set_rng_state(own)
+        return group[self.rank]
+
+
+class _LossOf(torch.nn.Module):
+    """`loss_fn(model, batch)` as a Module's forward: DistributedDataParallel hooks the forward
+    of the Module it wraps, and a loss_fn may call any method of the model, not only forward."""
+
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable[[torch.nn.Module, Any], torch.Tensor]):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, batch)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -257,26 +315,37 @@ def fit(
     checkpoint: a file path; saved every `checkpoint_every` steps (0: only at the end) and at
         the end. With resume=True an existing checkpoint there is loaded and training goes on
         from its step, giving the same weights as an uninterrupted run.
+        Under torchrun every rank loads it (keep it on a folder all machines share).
     log_every: steps per History entry / progress-bar update (one device sync each).
-    bf16: autocast to bfloat16; None means "on CUDA when supported". Ignored off CUDA.
+    bf16: autocast to bfloat16; None follows `runtime.use_bf16` (on CUDA when supported, on a
+        CPU in a smoke run of `full`); True or False forces it on or off.
     eval_fn(model) -> value: called in eval mode every `eval_every` steps and at the last
         step; `History.evals` keeps (step, training seconds so far, value), so curves can be
-        drawn against steps or wall time.
+        drawn against steps or wall time. Under torchrun every rank evaluates (the weights are
+        the same on each).
     """
     from course import runtime
 
     device = torch.device(device) if device is not None else runtime.device()
-    use_bf16 = device.type == "cuda" and (
-        torch.cuda.is_bf16_supported() if bf16 is None else bool(bf16)
-    )
+    if bf16 is None:
+        amp = runtime.autocast(device)
+    else:
+        amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(bf16))
     model.to(device)
     history = History()
     passes = _Passes(batches)
     step, window_n = 0, 0
     running = torch.zeros((), device=device)  # loss summed on the device: no sync per step
     path = Path(checkpoint) if checkpoint is not None else None
+    ddp = distributed.setup()  # under torchrun with N > 1 processes
+    n, rank, main = distributed.world_size(), distributed.rank(), distributed.is_main()
+    # the batch stream's RNG states: rank 0's, so that every rank makes the same stream
+    stream_rng = distributed.agree(_rng_state(cuda=False)) if ddp else {}
 
-    if path is not None and resume and path.exists():
+    if path is not None and resume and distributed.agree(path.exists()):
+        if not path.exists():
+            raise ResumeError(f"rank 0 resumes from {path} but rank {rank} does not see it: "
+                              "under torchrun on several machines, keep checkpoints on a shared folder")
         payload = _load(path)
         _restore(path, payload, model, optimizer, scheduler)
         step = int(payload["step"])
@@ -284,13 +353,21 @@ def fit(
         running, window_n = payload["window"][0].to(device), int(payload["window"][1])
         if payload["pass_rng"]:
             passes.replay(payload["pass_rng"], int(payload["pass_used"]))
-        _set_rng_state(payload["rng"])
-        print(f"train: resumed from {path} at step {step:,}/{steps:,}")
+        saved_n = int(payload.get("world_size", 1))
+        if ddp:  # the stream goes on from the checkpoint's stream RNG, each rank from its own RNG
+            stream_rng = payload.get("stream_rng") or {**payload["rng"], "cuda": []}
+        ranks_rng = payload.get("ranks_rng") or [payload["rng"]]
+        _set_rng_state(ranks_rng[rank] if saved_n == n else payload["rng"])
+        if main:
+            print(f"train: resumed from {path} at step {step:,}/{steps:,}")
+            if saved_n != n:
+                print(f"train: the checkpoint was written by {saved_n} process(es), this run has {n}: "
+                      "training goes on, but not exactly as the original run would have")
 
     def save() -> None:
-        _save(
-            path,
-            {
+        ranks_rng = distributed.gather(_rng_state()) if ddp else None  # every rank takes part
+        if main:
+            payload = {
                 "format": CHECKPOINT_FORMAT,
                 "step": step,
                 "model": model.state_dict(),
@@ -301,18 +378,36 @@ def fit(
                 "rng": _rng_state(),
                 "pass_rng": passes.pass_rng if passes.it is not None else {},
                 "pass_used": passes.used,
-            },
-        )
+            }
+            if ddp:
+                payload |= {"world_size": n, "ranks_rng": ranks_rng, "stream_rng": shard.rng}
+            _save(path, payload)
+        distributed.barrier()  # no rank goes on (and perhaps loads it) before it is written
+
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        shard = _Shard(passes, rank, n, stream_rng)
+        # find_unused_parameters: a loss may leave some parameters out (a pooler, the other task's head)
+        gpu = None  # a CPU: gloo; a GPU: this process's own (setup() chose cuda:LOCAL_RANK)
+        if device.type == "cuda":
+            gpu = [device.index if device.index is not None else torch.cuda.current_device()]
+        forward = DistributedDataParallel(_LossOf(model, loss_fn), device_ids=gpu,
+                                          find_unused_parameters=True)
+        draw = lambda: next(shard)  # noqa: E731
+    else:
+        forward = lambda batch: loss_fn(model, batch)  # noqa: E731
+        draw = lambda: next(passes)  # noqa: E731
 
     was_training = model.training
     model.train()
-    bar = tqdm(total=steps, initial=min(step, steps), desc=desc, disable=not progress)
+    bar = tqdm(total=steps, initial=min(step, steps), desc=desc, disable=not progress or not main)
     start = time.perf_counter()
     try:
         while step < steps:
-            batch = to_device(next(passes), device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-                loss = loss_fn(model, batch)
+            batch = to_device(draw(), device)
+            with amp:
+                loss = forward(batch)
             if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                 got = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
                 raise ValueError(f"loss_fn must return a scalar tensor, got {got}")
@@ -328,7 +423,7 @@ def fit(
             step += 1
             bar.update(1)
             if window_n >= log_every or step == steps:
-                mean = running.item() / window_n
+                mean = distributed.mean(running.clone()).item() / window_n  # over the ranks
                 if not math.isfinite(mean):
                     raise FloatingPointError(
                         f"loss is {mean} at step {step}: lower the learning rate or check loss_fn"
