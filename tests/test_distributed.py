@@ -77,6 +77,9 @@ def test_each_rank_trains_on_its_own_shard_and_the_pass_tail_is_dropped(fit_runs
     for (p0, k0, _), (p1, k1, _) in zip(r0["seen"], r1["seen"]):
         assert p0 == p1 and (k0, k1) in {(0, 1), (2, 3), (4, 5), (6, 7)}, (r0["seen"], r1["seen"])
     assert {p for p, _, _ in r0["seen"]} == {0, 1, 2, 3}, "4 steps a pass: 16 steps take 4 passes"
+    for p in range(4):  # both ranks cut the same shuffle: their batches of a pass never overlap
+        rows = [i for where in r0["seen"] + r1["seen"] if where[0] == p for i in where[2]]
+        assert len(rows) == len(set(rows)) == 8 * 24, f"pass {p}: the ranks' streams differ"
 
 
 def test_only_rank_0_writes_the_checkpoint_and_prints(fit_runs):
@@ -101,7 +104,7 @@ def test_resume_from_half_way_gives_the_uninterrupted_weights(fit_runs):
     assert not same(half[0]["weights"], full[0]["weights"]), "the stopped run should be behind"
     for r in range(2):
         assert same(resumed[r]["weights"], full[r]["weights"]), f"rank {r} after resume"
-        batches = [where[1:] for where in resumed[r]["seen"]]  # (index in the pass, first row)
+        batches = [where[1:] for where in resumed[r]["seen"]]  # (index in the pass, rows)
         assert batches == [where[1:] for where in full[r]["seen"][HALF:]], f"rank {r} after resume"
     assert resumed[0]["history"]["losses"] == full[0]["history"]["losses"]
 
@@ -146,7 +149,7 @@ Y = (X[:, 0] + X[:, 1] > 0).long()
 
 def _batches():
     """Shuffled by the global torch RNG, with per-batch noise from all three global RNGs (as
-    random masking draws); each batch carries (pass, index in the pass, its first row)."""
+    random masking draws); each batch carries (pass, index in the pass, its rows)."""
     from course.text import iter_minibatches
 
     passes = {"n": -1}
@@ -155,7 +158,7 @@ def _batches():
         passes["n"] += 1
         for k, idx in enumerate(iter_minibatches(len(X), 24)):  # 9 batches: 8 of 24, one of 8
             noise = torch.rand(len(idx), 8) * 0.1 + np.random.rand() * 0.01 + random.random() * 0.01
-            yield X[idx] + noise, Y[idx], (passes["n"], k, int(idx[0]))
+            yield X[idx] + noise, Y[idx], (passes["n"], k, idx.tolist())
 
     return gen
 
@@ -174,6 +177,8 @@ def _run(tag: str, out: Path, steps: int, seed: int = 0) -> None:
     def loss_fn(m, batch):
         x, y, where = batch
         seen.append(where)
+        torch.rand(1 + 5 * distributed.rank())  # the ranks use their RNGs differently (as dropout
+        np.random.rand(1 + 5 * distributed.rank())  # on batches of other shapes does)
         loss = nn.functional.cross_entropy(m(x), y)
         local.append(float(loss))
         return loss
