@@ -2,9 +2,9 @@
 
 `torchrun --nproc_per_node=N ...` starts N processes and sets WORLD_SIZE, RANK and
 LOCAL_RANK in each. `setup()` (called by `course.train.fit` and `course pretrain`) then
-initialises the process group once: gloo for CPU tensors, plus nccl for CUDA tensors on
-a GPU machine, with each process on cuda:LOCAL_RANK (so `runtime.device()`'s "cuda" is
-that process's own GPU). Outside torchrun (or with WORLD_SIZE=1) nothing is initialised
+initialises the process group once: gloo for CPU tensors, plus nccl for CUDA tensors when
+`runtime.device()` is a GPU, with each process on cuda:LOCAL_RANK (so "cuda" is that
+process's own GPU). Outside torchrun (or with WORLD_SIZE=1) nothing is initialised
 and every function here is the identity or a no-op.
 
 Every rank must make the same decisions (how many steps, when to stop, when to evaluate),
@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from course.errors import CourseError
 
 
 def world_size() -> int:
@@ -65,7 +67,13 @@ def setup() -> bool:
     if not active():
         return False
     if not dist.is_initialized():
-        if torch.cuda.is_available():
+        from course import runtime
+
+        if runtime.device().type == "cuda":  # not with COURSE_DEVICE=cpu: gloo alone, then
+            if local_rank() >= torch.cuda.device_count():
+                raise CourseError(f"torchrun started a process {local_rank()} on this machine, which has "
+                                  f"{torch.cuda.device_count()} GPU(s): pass --nproc_per_node at most that "
+                                  "(or set COURSE_DEVICE=cpu to train on the CPU with gloo)")
             torch.cuda.set_device(local_rank())
             backend = "cpu:gloo,cuda:nccl"
         else:

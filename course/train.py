@@ -356,8 +356,11 @@ def fit(
         saved_n = int(payload.get("world_size", 1))
         if ddp:  # the stream goes on from the checkpoint's stream RNG, each rank from its own RNG
             stream_rng = payload.get("stream_rng") or {**payload["rng"], "cuda": []}
-        ranks_rng = payload.get("ranks_rng") or [payload["rng"]]
-        _set_rng_state(ranks_rng[rank] if saved_n == n else payload["rng"])
+        if saved_n == n and "ranks" in payload:  # this rank's own loss sum and RNG states
+            running = payload["ranks"][rank]["window"].to(device)
+            _set_rng_state(payload["ranks"][rank]["rng"])
+        else:
+            _set_rng_state(payload["rng"])
         if main:
             print(f"train: resumed from {path} at step {step:,}/{steps:,}")
             if saved_n != n:
@@ -365,7 +368,8 @@ def fit(
                       "training goes on, but not exactly as the original run would have")
 
     def save() -> None:
-        ranks_rng = distributed.gather(_rng_state()) if ddp else None  # every rank takes part
+        # what differs from rank to rank, for an exact resume (every rank takes part)
+        ranks = distributed.gather({"rng": _rng_state(), "window": running.detach().cpu()}) if ddp else None
         if main:
             payload = {
                 "format": CHECKPOINT_FORMAT,
@@ -380,7 +384,7 @@ def fit(
                 "pass_used": passes.used,
             }
             if ddp:
-                payload |= {"world_size": n, "ranks_rng": ranks_rng, "stream_rng": shard.rng}
+                payload |= {"world_size": n, "ranks": ranks, "stream_rng": shard.rng}
             _save(path, payload)
         distributed.barrier()  # no rank goes on (and perhaps loads it) before it is written
 
