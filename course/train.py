@@ -398,10 +398,10 @@ def fit(
             gpu = [device.index if device.index is not None else torch.cuda.current_device()]
         forward = DistributedDataParallel(_LossOf(model, loss_fn), device_ids=gpu,
                                           find_unused_parameters=True)
-        draw = lambda: next(shard)  # noqa: E731
+        draw = lambda: next(shard)
     else:
-        forward = lambda batch: loss_fn(model, batch)  # noqa: E731
-        draw = lambda: next(passes)  # noqa: E731
+        forward = lambda batch: loss_fn(model, batch)
+        draw = lambda: next(passes)
 
     was_training = model.training
     model.train()

@@ -188,7 +188,7 @@ def _run(tag: str, out: Path, steps: int, seed: int = 0, crash_at: int = 0) -> N
         torch.rand(1 + 5 * distributed.rank())  # the ranks use their RNGs differently (as dropout
         np.random.rand(1 + 5 * distributed.rank())  # on batches of other shapes does)
         loss = nn.functional.cross_entropy(m(x), y)
-        local.append(float(loss))
+        local.append(float(loss.detach()))
         return loss
 
     real_save = train._save
