@@ -147,7 +147,7 @@ def bench_word2vec(device: torch.device, scale: str, epochs: int | None) -> dict
         noise = ns["noise_distribution"](counts)
         ids, doc = ns["corpus_stream"](docs, stoi)
         runtime.seed_everything(0)
-        model = ns["SkipGram"](len(itos), hp["dim"], sparse=True).to(device)
+        model = ns["SkipGram"](len(itos), hp["dim"]).to(device)  # as the chapter: train_sgns updates in place
         _, ours_s = ns["train_sgns"](model, ids, doc, keep, noise, epochs=hp["epochs"],
                                      window=hp["window"], negatives=hp["negatives"], **train)
         gensim = Word2Vec(sg=1, vector_size=hp["dim"], window=hp["window"], negative=hp["negatives"],
