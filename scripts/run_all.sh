@@ -11,5 +11,5 @@ course run --scale "$scale"
 course book
 course book --edition student
 echo
-echo "== results ($scale scale; total $(( $(date +%s) - start )) s) =="
+echo "== results ($scale scale; chapters and both books built in $(( $(date +%s) - start )) s) =="
 course results
