@@ -59,13 +59,23 @@ def hardware() -> str:
 def use_bf16(device: torch.device | str) -> bool:
     """Autocast to bfloat16 here? On CUDA where the GPU supports it; on a CPU only in a smoke
     run of `full` (`course run --scale full --smoke`), which proves the bf16 path a GPU takes
-    (CPU autocast exists, but is slower than float32 on most CPUs)."""
+    (CPU autocast exists, but is slower than float32 on most CPUs), and only where oneDNN has
+    bf16 kernels (AVX-512 or newer): on an AVX2-only CPU its bf16 LSTM cannot be built
+    ("could not create a primitive descriptor"), so the smoke run stays in float32 there."""
     from course import scale
 
     kind = torch.device(device).type
     if kind == "cuda":
         return torch.cuda.is_bf16_supported()
-    return kind == "cpu" and scale.smoke() and scale.current() == "full"
+    return kind == "cpu" and scale.smoke() and scale.current() == "full" and cpu_has_bf16()
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU run oneDNN's bfloat16 kernels (the LSTM's among them)?"""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN: no bf16 kernels either
+        return False
 
 
 def autocast(device: torch.device | str):
