@@ -252,7 +252,10 @@ def test_stored_values_are_the_solutions(solution):
               for field, value in _stored(name).items()}
     assert set(fresh) == set(stored)
     for key, value in fresh.items():
-        assert torch.allclose(value.double(), stored[key].double(), atol=1e-6, equal_nan=True), key
+        # within the tolerance the checks grade float32 with: another CPU's kernels (AVX2
+        # against AVX-512) sum in another order, and the values pass through several layers
+        atol, rtol = (checks.ATOL, checks.RTOL) if value.dtype == torch.float32 else (1e-12, 0)
+        assert torch.allclose(value.double(), stored[key].double(), atol=atol, rtol=rtol, equal_nan=True), key
 
 
 def test_stored_heads_are_feature_blocks():
