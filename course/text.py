@@ -66,3 +66,28 @@ def iter_minibatches(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     yield from order.split(batch_size)
+
+
+
+def similar_lengths(
+    lengths: Sequence[int] | torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    noise: float = 6.0,
+) -> Iterator[torch.Tensor]:
+    """Endless minibatches of row indices into `lengths`, in passes: each pass sorts the rows by
+    length plus uniform noise in [0, noise), cuts them into batches and yields those in a random
+    order. Every row comes once per pass, as with shuffled batches; what changes is who shares a
+    batch, so padding a batch to its longest row wastes little compute (a step costs as much as
+    its longest row), and the noise makes the batches differ from pass to pass. (The idea of
+    `group_by_length` in Hugging Face's Trainer.)"""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    lengths = torch.as_tensor(lengths, dtype=torch.float32)
+    if lengths.ndim != 1 or len(lengths) == 0:
+        raise ValueError(f"lengths must be a non-empty 1-D sequence, got shape {tuple(lengths.shape)}")
+    while True:
+        order = torch.argsort(lengths + noise * torch.rand(len(lengths), generator=generator))
+        chunks = order.split(batch_size)
+        for k in torch.randperm(len(chunks), generator=generator).tolist():
+            yield chunks[k]

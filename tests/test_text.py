@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from course.text import iter_minibatches, pad_batch, tokenize
+import itertools
+
+from course.text import iter_minibatches, pad_batch, similar_lengths, tokenize
 
 
 @pytest.mark.parametrize(
@@ -71,3 +73,30 @@ def test_iter_minibatches_is_repeatable_and_can_keep_order():
 def test_tokenize_can_keep_capitals():
     assert tokenize("It's a <br />GREAT film’s", lower=False) == ["It's", "a", "GREAT", "film's"]
     assert [t.lower() for t in tokenize("Paris, PARIS!", lower=False)] == tokenize("Paris, PARIS!")
+
+
+
+def test_similar_lengths_pads_less_and_takes_every_row_once_per_pass():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 80, (512,), generator=g)
+    passes = list(itertools.islice(similar_lengths(lengths, 16, torch.Generator().manual_seed(1)), 64))
+    assert all(len(b) == 16 and b.dtype == torch.long for b in passes)
+    for p in (passes[:32], passes[32:]):  # 512 rows in batches of 16: 32 batches a pass
+        assert torch.equal(torch.cat(p).sort().values, torch.arange(512))
+    grouped = torch.stack([lengths[b].max() for b in passes]).float().mean()
+    plain = torch.stack([lengths[b].max() for b in torch.randperm(512, generator=g).split(16)]).float().mean()
+    assert grouped < 0.75 * plain, (grouped, plain)  # the point: far less padding per batch
+    spread = [int(lengths[b].max() - lengths[b].min()) for b in passes]
+    assert max(spread) <= 6 + 5, spread  # a batch's rows are within the noise (and ties) of each other
+    first = [lengths[b].float().mean() for b in passes[:32]]
+    assert first != sorted(first), "the batches of a pass come in a random order, not shortest first"
+    assert [b.tolist() for b in passes[:32]] != [b.tolist() for b in passes[32:]], "passes differ"
+    again = list(itertools.islice(similar_lengths(lengths, 16, torch.Generator().manual_seed(1)), 64))
+    assert all(torch.equal(a, b) for a, b in zip(passes, again))
+
+
+def test_similar_lengths_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="batch_size"):
+        next(similar_lengths([3, 4], 0))
+    with pytest.raises(ValueError, match="non-empty"):
+        next(similar_lengths([], 4))
