@@ -68,7 +68,6 @@ def iter_minibatches(
     yield from order.split(batch_size)
 
 
-
 def similar_lengths(
     lengths: Sequence[int] | torch.Tensor,
     batch_size: int,
